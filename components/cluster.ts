@@ -1,0 +1,62 @@
+/** What every Kubernetes-facing component needs to know about the target cluster. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { KubernetesConfig } from "./config/schema";
+
+export interface ClusterContext {
+  /** Namespace all serving objects live in. */
+  readonly namespace: pulumi.Output<string>;
+  /** The parsed `kubernetes` config block. */
+  readonly kubernetes: KubernetesConfig;
+  /** Annotations added to every workload (e.g. `pulumi.com/skipAwait` for GitOps-style applies). */
+  readonly workloadAnnotations: Record<string, string>;
+}
+
+/** The non-root user every container we control runs as. */
+export const RUN_AS_USER = 1000;
+
+/** Restricted-profile container security: no escalation, no capabilities, RuntimeDefault seccomp. */
+export function restrictedContainerSecurity(readOnlyRootFilesystem = true): k8s.types.input.core.v1.SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    readOnlyRootFilesystem,
+    runAsNonRoot: true,
+    runAsUser: RUN_AS_USER,
+    runAsGroup: RUN_AS_USER,
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/** Pod-level security: non-root, group-owned volumes, RuntimeDefault seccomp. */
+export function podSecurity(): k8s.types.input.core.v1.PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: RUN_AS_USER,
+    runAsGroup: RUN_AS_USER,
+    fsGroup: RUN_AS_USER,
+    fsGroupChangePolicy: "OnRootMismatch",
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/** A scratch emptyDir mounted at /tmp so read-only root filesystems still work. */
+export const TMP_VOLUME: k8s.types.input.core.v1.Volume = { name: "tmp", emptyDir: { sizeLimit: "1Gi" } };
+export const TMP_MOUNT: k8s.types.input.core.v1.VolumeMount = { name: "tmp", mountPath: "/tmp" };
+
+/** Annotations for workloads from the kubernetes config. */
+export function workloadAnnotations(kubernetes: KubernetesConfig): Record<string, string> {
+  return kubernetes.skipAwait ? { "pulumi.com/skipAwait": "true" } : {};
+}
+
+/** Node placement from the kubernetes config, merged with a strategy's own constraints. */
+export function placement(
+  kubernetes: KubernetesConfig,
+  extraSelector: Record<string, string> = {},
+): Pick<k8s.types.input.core.v1.PodSpec, "nodeSelector" | "tolerations"> {
+  const nodeSelector = { ...(kubernetes.nodeSelector ?? {}), ...extraSelector };
+  return {
+    ...(Object.keys(nodeSelector).length ? { nodeSelector } : {}),
+    ...(kubernetes.tolerations?.length ? { tolerations: kubernetes.tolerations } : {}),
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Parses the raw `llm-serving:*` config ONCE into a typed StackConfig, or throws one ConfigError
+ * that lists every bad key path, what was found and what is allowed.
+ */
+import { z } from "zod";
+import { engines } from "../engines/registry";
+import { strategies } from "../storage/registry";
+import { ConfigError, ConfigIssue, describe } from "./issues";
+import { stackConfigSchema, StackConfig } from "./schema";
+
+/** Flags that llm-serving sets itself; overriding them in extraArgs would break probes or routing. */
+const MANAGED_FLAGS = ["--host", "--port", "--served-model-name", "--model", "--model-path", "--tensor-parallel-size", "--tp-size", "--tp"];
+
+export function parseStackConfig(raw: unknown): StackConfig {
+  const result = stackConfigSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.flatMap((issue) => fromZod(issue, raw)));
+  }
+  const { hfToken: _hf, juicefsRedisUrl: _redis, ...config } = result.data;
+  const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined)];
+  issues.push(...strategies[config.storage.strategy].validate(config));
+  for (const [i, m] of config.models.entries()) {
+    issues.push(...engines[m.engine].validate(m).map((issue) => ({ ...issue, path: ["models", i, ...issue.path] })));
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const store = config.objectStore;
+  for (const provider of ["r2", "s3", "minio"] as const) {
+    if (store.provider === provider) continue;
+    if (store[provider] !== undefined) {
+      issues.push({
+        path: ["objectStore", provider],
+        message: `is set but objectStore.provider is ${JSON.stringify(store.provider)}; remove it or set provider to "${provider}"`,
+      });
+    }
+  }
+  if (store.provider === "r2" && !store.r2) {
+    issues.push({ path: ["objectStore", "r2", "accountId"], message: "is required when objectStore.provider is \"r2\" (the 32-hex Cloudflare account id)" });
+  }
+  if (store.provider === "s3" && !store.s3) {
+    issues.push({ path: ["objectStore", "s3", "region"], message: "is required when objectStore.provider is \"s3\" (e.g. eu-west-1)" });
+  }
+  if (store.provider === "minio" && store.minio?.storageSize) {
+    const needed = config.models.reduce((sum, m) => sum + m.sizeGiB, 0);
+    const have = quantityGiB(store.minio.storageSize);
+    if (have < needed) {
+      issues.push({
+        path: ["objectStore", "minio", "storageSize"],
+        message: `found ${store.minio.storageSize} but the models need ${Math.ceil(needed)}Gi; expected at least that`,
+      });
+    }
+  }
+
+  const selected = config.storage.strategy;
+  for (const name of Object.keys(strategies) as (keyof typeof strategies)[]) {
+    if (name !== selected && config.storage[name] !== undefined) {
+      issues.push({
+        path: ["storage", name],
+        message: `is set but storage.strategy is ${JSON.stringify(selected)}; remove it or set strategy to "${name}"`,
+      });
+    }
+  }
+  const redis = config.storage.juicefs?.redis;
+  if (redis?.mode === "external" && !hasExternalRedisUrl) {
+    issues.push({
+      path: ["juicefsRedisUrl"],
+      message: "is required (as a secret: pulumi config set --secret llm-serving:juicefsRedisUrl redis://...) when storage.juicefs.redis.mode is \"external\"",
+    });
+  }
+
+  const seen = new Map<string, number>();
+  config.models.forEach((m, i) => {
+    const first = seen.get(m.name);
+    if (first !== undefined) {
+      issues.push({ path: ["models", i, "name"], message: `found ${describe(m.name)}, already used by models[${first}]; model names must be unique` });
+    } else {
+      seen.set(m.name, i);
+    }
+    if (m.sglang !== undefined && m.engine !== "sglang") {
+      issues.push({ path: ["models", i, "sglang"], message: `is only valid with engine "sglang" (found engine ${describe(m.engine)})` });
+    }
+    m.extraArgs.forEach((arg, j) => {
+      const flag = arg.split("=")[0];
+      if (MANAGED_FLAGS.includes(flag)) {
+        issues.push({
+          path: ["models", i, "extraArgs", j],
+          message: `found ${describe(arg)}; ${flag} is set by llm-serving (use the model's own keys: name, gpus, ...)`,
+        });
+      }
+    });
+    if (m.startup.bandwidthMiBps !== undefined && m.startup.budgetSeconds !== undefined) {
+      issues.push({ path: ["models", i, "startup"], message: "set budgetSeconds OR bandwidthMiBps, not both: the budget is either given or computed" });
+    }
+  });
+  return issues;
+}
+
+/** Converts a Kubernetes quantity (Ki/Mi/Gi/Ti) to GiB. */
+export function quantityGiB(q: string): number {
+  const match = /^([0-9.]+)(Ki|Mi|Gi|Ti)$/.exec(q);
+  if (!match) throw new Error(`not a binary quantity: ${q}`);
+  const factor = { Ki: 1 / (1024 * 1024), Mi: 1 / 1024, Gi: 1, Ti: 1024 }[match[2] as "Ki" | "Mi" | "Gi" | "Ti"];
+  return Number(match[1]) * factor;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Allowed keys of the (strict) object schema found at `path`, for unknown-key messages. */
+function allowedKeysAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType | undefined = stackConfigSchema;
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    const def = s._zod.def as unknown as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    if (def.innerType) return unwrap(def.innerType);
+    if (def.type === "pipe" && def.in) return unwrap(def.in);
+    return s;
+  };
+  for (const key of path) {
+    if (!schema) return [];
+    const def = unwrap(schema)._zod.def as unknown as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
+    schema = def.type === "object" ? def.shape?.[String(key)] : def.type === "array" ? def.element : undefined;
+  }
+  if (!schema) return [];
+  const def = unwrap(schema)._zod.def as unknown as { type: string; shape?: Record<string, unknown> };
+  return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
+}
+
+function fromZod(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
+  const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+  const found = "input" in issue ? issue.input : valueAt(raw, path);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const allowed = allowedKeysAt(path);
+      return issue.keys.map((key) => ({
+        path: [...path, key],
+        message: `is not a known key${allowed.length ? `; allowed here: ${allowed.join(", ")}` : ""}`,
+      }));
+    }
+    case "invalid_value":
+      return [{ path, message: `found ${describe(found)}; expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
+    case "invalid_type":
+      return [
+        {
+          path,
+          message: found === undefined ? `is required (expected ${issue.expected})` : `found ${describe(found)}; expected ${issue.expected}`,
+        },
+      ];
+    case "too_small":
+      return [{ path, message: `found ${describe(found)}; expected ${issue.origin === "array" ? "at least " + String(issue.minimum) + " item(s)" : (issue.inclusive ? ">= " : "> ") + String(issue.minimum)}` }];
+    case "too_big":
+      return [{ path, message: `found ${describe(found)}; expected ${issue.origin === "string" ? "at most " + String(issue.maximum) + " characters" : (issue.inclusive ? "<= " : "< ") + String(issue.maximum)}` }];
+    default:
+      return [{ path, message: `found ${describe(found)}; ${issue.message}` }];
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The stack-config contract (namespace `llm-serving:`), as one zod schema.
+ *
+ * Field-level rules live here; rules that span fields or depend on the chosen storage strategy or
+ * engine live in `parse.ts` and in each strategy/engine file. Every object is strict so a typo in a
+ * key is reported instead of silently ignored.
+ */
+import { z } from "zod";
+
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const FULL_SHA = /^[0-9a-f]{40}$/;
+const HF_REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)$/;
+const IMAGE_PINNED = /^[^\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{64})?$/;
+
+export const ENVIRONMENTS = ["local", "dev", "staging", "prod"] as const;
+export const OBJECT_STORE_PROVIDERS = ["r2", "s3", "minio"] as const;
+export const STORAGE_STRATEGIES = [
+  "hostPath",
+  "localPath",
+  "longhorn",
+  "fluid",
+  "juicefs",
+  "s3Streaming",
+] as const;
+export const ENGINES = ["vllm", "sglang"] as const;
+
+const dnsLabel = (max: number) =>
+  z
+    .string()
+    .max(max, { error: `must be at most ${max} characters` })
+    .regex(DNS_LABEL, { error: "must be a DNS-1123 label (lowercase letters, digits and '-')" });
+
+const positiveInt = z.number().int().positive();
+const giB = z.number().positive().max(4096);
+const quantity = z
+  .string()
+  .regex(QUANTITY, { error: "must be a Kubernetes quantity such as 50Gi or 512Mi" });
+const image = z.string().regex(IMAGE_PINNED, { error: "must be an image reference repo[:tag][@sha256:digest]" });
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+
+const kubernetes = z.strictObject({
+  namespace: dnsLabel(63).default("llm"),
+  createNamespace: z.boolean().default(true),
+  context: z.string().min(1).optional(),
+  renderYamlTo: z.string().min(1).optional(),
+  skipAwait: z.boolean().default(false),
+  runtimeClassName: z.string().min(1).optional(),
+  gpuResource: z
+    .string()
+    .regex(/^[a-z0-9.-]+\/[a-z0-9.-]+$/, { error: "must be an extended resource name such as nvidia.com/gpu" })
+    .default("nvidia.com/gpu"),
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  tolerations: z.array(toleration).optional(),
+});
+
+const r2 = z.strictObject({
+  accountId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare account id" }),
+  jurisdiction: z.enum(["default", "eu", "fedramp"]).default("default"),
+  location: z.enum(["apac", "eeur", "enam", "weur", "wnam", "oc"]).optional(),
+  readPermissionGroupId: z.string().regex(/^[0-9a-f]{32}$/).default("6a018a9f2fc74eb6b293b0c548f38b39"),
+  writePermissionGroupId: z.string().regex(/^[0-9a-f]{32}$/).default("2efd5506f9c8494dacb1fa10a3e7d5b6"),
+});
+
+const s3 = z.strictObject({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { error: "must be an AWS region such as eu-west-1" }),
+  versioning: z.boolean().default(false),
+});
+
+const minio = z.strictObject({
+  storageSize: quantity.optional(),
+  storageClassName: z.string().min(1).optional(),
+  image: image.default("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"),
+  clientImage: image.default("quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"),
+});
+
+const objectStore = z.strictObject({
+  provider: z.enum(OBJECT_STORE_PROVIDERS),
+  bucket: z.string().regex(BUCKET, { error: "must be a bucket name: 3-63 lowercase letters, digits, '.' or '-'" }),
+  protect: z.boolean().default(true),
+  r2: r2.optional(),
+  s3: s3.optional(),
+  minio: minio.optional(),
+});
+
+const preload = z.strictObject({
+  image: image.default("peakcom/s5cmd:v2.3.0"),
+  numWorkers: positiveInt.max(1024).default(64),
+  concurrency: positiveInt.max(256).default(16),
+  partSizeMiB: positiveInt.max(5120).default(64),
+});
+
+const hostPath = z.strictObject({
+  root: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })
+    .refine((p) => !["/", "/etc", "/var", "/usr", "/root", "/home"].includes(p.replace(/\/+$/, "") || "/"), {
+      error: "must be a dedicated directory, not a system directory",
+    })
+    .default("/var/lib/llm-models"),
+  nodeName: z.string().min(1).optional(),
+  nodeLabel: z.string().min(1).default("llm-serving.io/model-host"),
+});
+
+const localPath = z.strictObject({
+  storageClassName: z.string().min(1).default("local-path"),
+  headroomPercent: z.number().int().min(0).max(200).default(20),
+});
+
+const longhorn = z.strictObject({
+  storageClassName: z.string().min(1).default("longhorn-models"),
+  createStorageClass: z.boolean().default(true),
+  numberOfReplicas: positiveInt.max(5).default(2),
+  dataLocality: z.enum(["disabled", "best-effort", "strict-local"]).default("best-effort"),
+  headroomPercent: z.number().int().min(0).max(200).default(20),
+});
+
+const helmInstall = z.strictObject({
+  enabled: z.boolean().default(false),
+  namespace: dnsLabel(63),
+  chartVersion: z.string().regex(/^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/, {
+    error: "must be an exact chart version such as 1.0.6",
+  }),
+  repository: z.string().url(),
+});
+
+const fluid = z.strictObject({
+  runtime: z.enum(["alluxio"]).default("alluxio"),
+  install: helmInstall
+    .partial()
+    .default({})
+    .transform((v) => ({
+      enabled: v.enabled ?? false,
+      namespace: v.namespace ?? "fluid-system",
+      chartVersion: v.chartVersion ?? "1.0.6",
+      repository: v.repository ?? "https://fluid-cloudnative.github.io/charts",
+    })),
+  cacheMedium: z.enum(["MEM", "SSD", "HDD"]).default("SSD"),
+  cachePath: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" }).default("/var/lib/fluid-cache"),
+  cacheQuotaGiB: giB.optional(),
+  replicas: positiveInt.max(64).default(1),
+});
+
+const juicefs = z.strictObject({
+  install: helmInstall
+    .partial()
+    .default({})
+    .transform((v) => ({
+      enabled: v.enabled ?? false,
+      namespace: v.namespace ?? "kube-system",
+      chartVersion: v.chartVersion ?? "0.30.2",
+      repository: v.repository ?? "https://juicedata.github.io/charts/",
+    })),
+  volumeName: dnsLabel(40).default("llm-models"),
+  storageClassName: z.string().min(1).default("juicefs-models"),
+  cacheDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" }).default("/var/jfsCache"),
+  cacheSizeGiB: giB.default(200),
+  redis: z
+    .strictObject({
+      mode: z.enum(["inCluster", "external"]).default("inCluster"),
+      image: image.default("redis:7.4.6-alpine"),
+      storageSize: quantity.default("10Gi"),
+      storageClassName: z.string().min(1).optional(),
+      database: z.number().int().min(0).max(15).default(1),
+    })
+    .default({ mode: "inCluster", image: "redis:7.4.6-alpine", storageSize: "10Gi", database: 1 }),
+});
+
+const s3Streaming = z.strictObject({
+  concurrency: positiveInt.max(256).default(16),
+  memoryLimitBytes: positiveInt.optional(),
+});
+
+const storage = z.strictObject({
+  strategy: z.enum(STORAGE_STRATEGIES),
+  preload: preload.default({ image: "peakcom/s5cmd:v2.3.0", numWorkers: 64, concurrency: 16, partSizeMiB: 64 }),
+  hostPath: hostPath.optional(),
+  localPath: localPath.optional(),
+  longhorn: longhorn.optional(),
+  fluid: fluid.optional(),
+  juicefs: juicefs.optional(),
+  s3Streaming: s3Streaming.optional(),
+});
+
+const hicache = z.strictObject({
+  ratio: z.number().gt(1).max(64).optional(),
+  sizeGiB: giB.optional(),
+  writePolicy: z.enum(["write_through", "write_through_selective", "write_back"]).default("write_through"),
+  memLayout: z.enum(["layer_first", "page_first", "page_first_direct", "page_first_kv_split", "page_head"]).optional(),
+  ioBackend: z.enum(["direct", "kernel"]).optional(),
+  storageBackend: z.enum(["file", "mooncake", "hf3fs", "nixl", "aibrix", "eic", "dynamic"]).optional(),
+  prefetchPolicy: z.enum(["best_effort", "wait_complete", "timeout"]).optional(),
+  storageDirGiB: giB.default(100),
+  extraConfig: z.record(z.string(), z.unknown()).optional(),
+});
+
+const model = z.strictObject({
+  name: dnsLabel(40),
+  huggingFace: z.string().regex(HF_REPO, { error: "must be a Hugging Face repo id such as Qwen/Qwen2.5-7B-Instruct" }),
+  revision: z.string().regex(REVISION, { error: "must be a branch, tag or 40-hex commit" }).default("main"),
+  engine: z.enum(ENGINES),
+  sizeGiB: giB,
+  replicas: z.number().int().min(1).max(64).default(1),
+  gpus: z.number().int().min(1).max(16).default(1),
+  maxModelLen: positiveInt.optional(),
+  gpuMemoryUtilization: z.number().gt(0).max(1).optional(),
+  image: image.optional(),
+  extraArgs: z.array(z.string()).default([]),
+  mirror: z.boolean().default(true),
+  cpu: z.string().regex(/^[0-9]+(\.[0-9]+|m)?$/, { error: "must be a CPU quantity such as 4 or 500m" }).optional(),
+  memory: quantity.optional(),
+  startup: z
+    .strictObject({
+      budgetSeconds: positiveInt.max(24 * 3600).optional(),
+      warmupSeconds: positiveInt.max(3600).optional(),
+      bandwidthMiBps: z.number().positive().optional(),
+    })
+    .default({}),
+  sglang: z.strictObject({ hicache: hicache.optional() }).optional(),
+});
+
+export const stackConfigSchema = z.strictObject({
+  environment: z.enum(ENVIRONMENTS),
+  kubernetes: kubernetes.default({ namespace: "llm", createNamespace: true, skipAwait: false, gpuResource: "nvidia.com/gpu" }),
+  objectStore,
+  storage,
+  models: z.array(model).min(1, { error: "must list at least one model" }),
+  /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
+  hfToken: z.string().optional(),
+  juicefsRedisUrl: z.string().optional(),
+});
+
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+type Parsed = z.output<typeof stackConfigSchema>;
+export type Environment = (typeof ENVIRONMENTS)[number];
+export type StrategyName = (typeof STORAGE_STRATEGIES)[number];
+export type EngineName = (typeof ENGINES)[number];
+export type KubernetesConfig = Parsed["kubernetes"];
+export type ObjectStoreConfig = Parsed["objectStore"];
+export type StorageConfig = Parsed["storage"];
+export type PreloadConfig = StorageConfig["preload"];
+export type ModelConfig = Parsed["models"][number];
+export type HiCacheConfig = z.output<typeof hicache>;
+export type HostPathConfig = z.output<typeof hostPath>;
+export type LocalPathConfig = z.output<typeof localPath>;
+export type LonghornConfig = z.output<typeof longhorn>;
+export type FluidConfig = z.output<typeof fluid>;
+export type JuiceFsConfig = z.output<typeof juicefs>;
+export type S3StreamingConfig = z.output<typeof s3Streaming>;
+
+/** The parsed config minus the secrets, which travel as Pulumi Outputs. */
+export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl">;
+
+/** Defaults for each strategy's sub-object, so strategies always see a complete settings object. */
+export const strategyDefaults = {
+  hostPath: () => hostPath.parse({}),
+  localPath: () => localPath.parse({}),
+  longhorn: () => longhorn.parse({}),
+  fluid: () => fluid.parse({}),
+  juicefs: () => juicefs.parse({}),
+  s3Streaming: () => s3Streaming.parse({}),
+};

@@ -1,0 +1,53 @@
+/**
+ * The engine axis: how a model server is launched and probed. One file per engine; the serving
+ * layer only sees this interface.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigIssue } from "../config/issues";
+import { EngineName, ModelConfig } from "../config/schema";
+
+/** Where the engine reads weights from, as decided by the storage strategy or the mirror switch. */
+export type EngineModelSource =
+  | { readonly kind: "path"; readonly path: string }
+  | { readonly kind: "s3"; readonly uri: pulumi.Input<string>; readonly concurrency: number; readonly memoryLimitBytes?: number }
+  | { readonly kind: "huggingFace"; readonly repo: string; readonly revision: string };
+
+export interface EngineLaunchArgs {
+  readonly model: ModelConfig;
+  readonly source: EngineModelSource;
+  /** Writable directory for the HiCache `file` L3 backend, when the model uses it. */
+  readonly kvCacheDir?: string;
+}
+
+/** The container command, arguments and plain (non-secret) environment. */
+export interface EngineLaunch {
+  readonly command: string[];
+  readonly args: pulumi.Input<string>[];
+  readonly env: k8s.types.input.core.v1.EnvVar[];
+}
+
+export interface InferenceEngine {
+  readonly name: EngineName;
+  /** Pinned image; the README lists the version whose flags we follow. */
+  readonly defaultImage: string;
+  readonly port: number;
+  readonly healthPath: string;
+  /** Seconds after the weights are read until /health answers (CUDA graphs, compile, warm-up). */
+  readonly warmupSeconds: number;
+  /** Engine-specific config rules (paths relative to the model). */
+  validate(model: ModelConfig): ConfigIssue[];
+  launch(args: EngineLaunchArgs): EngineLaunch;
+}
+
+/** Writable cache directories so the image runs with a read-only root filesystem. */
+export const CACHE_ROOT = "/cache";
+export function cacheEnv(): k8s.types.input.core.v1.EnvVar[] {
+  return [
+    { name: "HOME", value: `${CACHE_ROOT}/home` },
+    { name: "HF_HOME", value: `${CACHE_ROOT}/huggingface` },
+    { name: "XDG_CACHE_HOME", value: `${CACHE_ROOT}/xdg` },
+    { name: "TRITON_CACHE_DIR", value: `${CACHE_ROOT}/triton` },
+    { name: "TORCHINDUCTOR_CACHE_DIR", value: `${CACHE_ROOT}/torchinductor` },
+  ];
+}

@@ -1,0 +1,64 @@
+/** SGLang (`python3 -m sglang.launch_server`, port 30000, /health). Flags follow SGLang v0.5.23. */
+import { ConfigIssue } from "../config/issues";
+import { ModelConfig } from "../config/schema";
+import { cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+
+export const SGLANG_IMAGE = "lmsysorg/sglang:v0.5.23";
+
+/** HiCache flags (seed 004, with the real `--hicache-storage-backend-extra-config`). */
+export function hicacheArgs(model: ModelConfig): string[] {
+  const h = model.sglang?.hicache;
+  if (!h) return [];
+  const args = ["--enable-hierarchical-cache", "--hicache-write-policy", h.writePolicy];
+  if (h.sizeGiB !== undefined) args.push("--hicache-size", String(h.sizeGiB));
+  else if (h.ratio !== undefined) args.push("--hicache-ratio", String(h.ratio));
+  if (h.memLayout) args.push("--hicache-mem-layout", h.memLayout);
+  if (h.ioBackend) args.push("--hicache-io-backend", h.ioBackend);
+  if (h.storageBackend) args.push("--hicache-storage-backend", h.storageBackend);
+  if (h.prefetchPolicy) args.push("--hicache-storage-prefetch-policy", h.prefetchPolicy);
+  if (h.extraConfig) args.push("--hicache-storage-backend-extra-config", JSON.stringify(h.extraConfig));
+  return args;
+}
+
+export function sglangArgs({ model, source }: EngineLaunchArgs): EngineLaunch["args"] {
+  const args: EngineLaunch["args"] = ["-m", "sglang.launch_server", "--model-path"];
+  if (source.kind === "path") args.push(source.path);
+  else if (source.kind === "s3") args.push(source.uri);
+  else args.push(source.repo, "--revision", source.revision);
+  args.push("--host", "0.0.0.0", "--port", "30000", "--served-model-name", model.name, "--tp-size", String(model.gpus));
+  if (model.maxModelLen !== undefined) args.push("--context-length", String(model.maxModelLen));
+  if (model.gpuMemoryUtilization !== undefined) args.push("--mem-fraction-static", String(model.gpuMemoryUtilization));
+  if (source.kind === "s3") {
+    const extra: Record<string, unknown> = { concurrency: source.concurrency };
+    if (source.memoryLimitBytes !== undefined) extra.memory_limit = source.memoryLimitBytes;
+    args.push("--load-format", "runai_streamer", "--model-loader-extra-config", JSON.stringify(extra));
+  }
+  return [...args, ...hicacheArgs(model), ...model.extraArgs];
+}
+
+export const sglangEngine: InferenceEngine = {
+  name: "sglang",
+  defaultImage: SGLANG_IMAGE,
+  port: 30000,
+  healthPath: "/health",
+  warmupSeconds: 90,
+  validate(model) {
+    const h = model.sglang?.hicache;
+    const issues: ConfigIssue[] = [];
+    if (h?.ratio !== undefined && h.sizeGiB !== undefined) {
+      issues.push({ path: ["sglang", "hicache"], message: "set ratio OR sizeGiB (sizeGiB overrides ratio in SGLang), not both" });
+    }
+    if (h?.extraConfig !== undefined && h.storageBackend === undefined) {
+      issues.push({ path: ["sglang", "hicache", "extraConfig"], message: "only applies with a storageBackend; set sglang.hicache.storageBackend" });
+    }
+    if (h?.prefetchPolicy !== undefined && h.storageBackend === undefined) {
+      issues.push({ path: ["sglang", "hicache", "prefetchPolicy"], message: "only applies with a storageBackend; set sglang.hicache.storageBackend" });
+    }
+    return issues;
+  },
+  launch: (args) => ({
+    command: ["python3"],
+    args: sglangArgs(args),
+    env: [...cacheEnv(), ...(args.kvCacheDir ? [{ name: "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR", value: args.kvCacheDir }] : [])],
+  }),
+};

@@ -1,0 +1,37 @@
+/** vLLM (`vllm serve <model>`, port 8000, /health). Flags follow vLLM v0.33.0. */
+import { CACHE_ROOT, cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+
+export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
+
+export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["args"] {
+  const args: EngineLaunch["args"] = [];
+  if (source.kind === "path") args.push(source.path);
+  else if (source.kind === "s3") args.push(source.uri);
+  else args.push(source.repo, "--revision", source.revision);
+  args.push("--host", "0.0.0.0", "--port", "8000", "--served-model-name", model.name, "--tensor-parallel-size", String(model.gpus));
+  if (model.maxModelLen !== undefined) args.push("--max-model-len", String(model.maxModelLen));
+  if (model.gpuMemoryUtilization !== undefined) args.push("--gpu-memory-utilization", String(model.gpuMemoryUtilization));
+  if (source.kind === "s3") {
+    const extra: Record<string, unknown> = { concurrency: source.concurrency };
+    if (source.memoryLimitBytes !== undefined) extra.memory_limit = source.memoryLimitBytes;
+    // Each tensor-parallel rank streams only its own shard.
+    if (model.gpus > 1) extra.distributed = true;
+    args.push("--load-format", "runai_streamer", "--model-loader-extra-config", JSON.stringify(extra));
+  }
+  if (source.kind === "huggingFace") args.push("--download-dir", `${CACHE_ROOT}/huggingface/hub`);
+  return [...args, ...model.extraArgs];
+}
+
+export const vllmEngine: InferenceEngine = {
+  name: "vllm",
+  defaultImage: VLLM_IMAGE,
+  port: 8000,
+  healthPath: "/health",
+  warmupSeconds: 120,
+  validate: () => [],
+  launch: (args) => ({
+    command: ["vllm", "serve"],
+    args: vllmArgs(args),
+    env: [...cacheEnv(), { name: "VLLM_CACHE_ROOT", value: `${CACHE_ROOT}/vllm` }, { name: "VLLM_NO_USAGE_STATS", value: "1" }],
+  }),
+};

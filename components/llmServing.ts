@@ -1,0 +1,145 @@
+/** The top-level component: object store, per-model mirror + cache + server, and the outputs. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterContext, workloadAnnotations } from "./cluster";
+import { StackConfig } from "./config/schema";
+import { engines } from "./engines/registry";
+import { ModelMirror } from "./mirror/modelMirror";
+import { MIRROR_DOWNLOAD_PY } from "./mirror/scripts";
+import { labels } from "./naming";
+import { directFromHubPlan } from "./serving/directFromHub";
+import { ModelServer, ServingPlan } from "./serving/modelServer";
+import { strategies } from "./storage/registry";
+import { createModelStore } from "./store/registry";
+
+export interface LlmServingArgs {
+  /** The parsed stack config. */
+  readonly config: StackConfig;
+  /** Hugging Face token (secret), for gated models. Default: none. */
+  readonly hfToken?: pulumi.Output<string>;
+  /** External JuiceFS metadata URL (secret). Default: none (in-cluster Redis). */
+  readonly juicefsRedisUrl?: pulumi.Output<string>;
+}
+
+/** Per-model outputs. */
+export interface ModelEndpoint {
+  readonly baseUrl: pulumi.Output<string>;
+  readonly engine: string;
+  readonly image: string;
+  readonly workload: string;
+  readonly loadingPath: string;
+  readonly startupBudgetSeconds: number;
+  readonly coldStartSeconds: number;
+  readonly warmStartSeconds: number;
+}
+
+export interface CatalogEntry {
+  readonly uri: pulumi.Output<string> | string;
+  readonly huggingFace: string;
+  readonly revision: string;
+  readonly sizeGiB: number;
+  readonly mirrored: boolean;
+}
+
+/** Monthly storage estimate in USD (decimal GB, as providers bill). */
+export function monthlyStorageCostUsd(sizesGiB: number[], pricePerGbMonth: number): number {
+  const gb = sizesGiB.reduce((sum, s) => sum + s, 0) * 1.073741824;
+  return Math.round(gb * pricePerGbMonth * 100) / 100;
+}
+
+export class LlmServing extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  public readonly bucket: pulumi.Output<string>;
+  public readonly endpoint: pulumi.Output<string>;
+  public readonly models: Record<string, ModelEndpoint> = {};
+  public readonly catalog: Record<string, CatalogEntry> = {};
+  public readonly monthlyStorageCostUsd: number;
+
+  constructor(name: string, args: LlmServingArgs, opts?: pulumi.ComponentResourceOptions) {
+    const { config } = args;
+    const kube = config.kubernetes;
+    const provider = new k8s.Provider(`${name}-kubernetes`, {
+      ...(kube.context ? { context: kube.context } : {}),
+      ...(kube.renderYamlTo ? { renderYamlToDirectory: kube.renderYamlTo } : {}),
+    }, opts?.parent ? { parent: opts.parent } : {});
+    super("llm-serving:index:LlmServing", name, {}, { ...opts, providers: { ...(opts?.providers as object), kubernetes: provider } });
+    const child = { parent: this };
+
+    const namespace = kube.createNamespace
+      ? new k8s.core.v1.Namespace(
+          "namespace",
+          { metadata: { name: kube.namespace, labels: { ...labels(kube.namespace, "namespace"), "pod-security.kubernetes.io/warn": "restricted" } } },
+          // Deleting a namespace deletes its claims (caches, Redis metadata, MinIO data): never do it.
+          { ...child, retainOnDelete: true },
+        ).metadata.name
+      : pulumi.output(kube.namespace);
+    const cluster: ClusterContext = { namespace, kubernetes: kube, workloadAnnotations: workloadAnnotations(kube) };
+
+    const store = createModelStore(config, cluster, child);
+    const scripts = new k8s.core.v1.ConfigMap(
+      "scripts",
+      {
+        metadata: { name: "llm-serving-scripts", namespace, labels: labels("llm-serving-scripts", "scripts") },
+        data: { "mirror-download.py": MIRROR_DOWNLOAD_PY },
+      },
+      child,
+    );
+    const hfTokenSecret = args.hfToken
+      ? new k8s.core.v1.Secret(
+          "hf-token",
+          { metadata: { name: "hf-token", namespace, labels: labels("hf-token", "credentials") }, stringData: { HF_TOKEN: pulumi.secret(args.hfToken) } },
+          child,
+        ).metadata.name
+      : undefined;
+
+    const strategy = strategies[config.storage.strategy];
+    const shared = strategy.createShared({ config, cluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
+
+    for (const model of config.models) {
+      const engine = engines[model.engine];
+      let plan: ServingPlan;
+      if (model.mirror) {
+        const mirror = new ModelMirror(model.name, { model, store, cluster, preload: config.storage.preload, scriptsConfigMap: scripts.metadata.name, hfTokenSecret }, child);
+        const cache = strategy.createModelCache(
+          model.name,
+          {
+            model,
+            store,
+            cluster,
+            preload: config.storage.preload,
+            mirror: mirror.job,
+            needsKvCacheDir: model.sglang?.hicache?.storageBackend === "file",
+          },
+          shared as never,
+          child,
+        );
+        plan = cache.plan;
+        this.catalog[model.name] = { uri: mirror.uri, huggingFace: model.huggingFace, revision: model.revision, sizeGiB: model.sizeGiB, mirrored: true };
+      } else {
+        plan = directFromHubPlan(model);
+        this.catalog[model.name] = { uri: `hf://${model.huggingFace}@${model.revision}`, huggingFace: model.huggingFace, revision: model.revision, sizeGiB: model.sizeGiB, mirrored: false };
+      }
+      const server = new ModelServer(model.name, { model, engine, plan, cluster, hfTokenSecret }, child);
+      this.models[model.name] = {
+        baseUrl: server.baseUrl,
+        engine: engine.name,
+        image: model.image ?? engine.defaultImage,
+        workload: server.workloadKind,
+        loadingPath: plan.loadingPath,
+        startupBudgetSeconds: server.startup.budgetSeconds,
+        coldStartSeconds: server.startup.coldStartSeconds,
+        warmStartSeconds: server.startup.warmStartSeconds,
+      };
+    }
+
+    this.namespace = namespace;
+    this.bucket = store.bucket;
+    this.endpoint = store.endpoint;
+    this.monthlyStorageCostUsd = monthlyStorageCostUsd(
+      config.models.filter((m) => m.mirror).map((m) => m.sizeGiB),
+      store.pricePerGbMonth,
+    );
+    this.registerOutputs({ bucket: this.bucket, endpoint: this.endpoint, models: this.models, catalog: this.catalog });
+  }
+}
+

@@ -1,0 +1,117 @@
+/** Hugging Face@revision → `models/<org>/<name>/<revision>/` in the bucket, manifest.json last. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ModelConfig, PreloadConfig } from "../config/schema";
+import { labels, modelPrefix, revisionSlug } from "../naming";
+import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
+import { MIRROR_CHECK_SH, mirrorUploadSh, s5cmdCopyFlags, SCRIPTS_MOUNT } from "./scripts";
+
+/** Pinned tools of the mirror Job. */
+export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";
+export const HF_HUB_VERSION = "1.33.0";
+
+export interface ModelMirrorArgs {
+  /** The model to mirror. */
+  readonly model: ModelConfig;
+  /** Bucket and writer credentials. */
+  readonly store: ModelStore;
+  /** Cluster context. */
+  readonly cluster: ClusterContext;
+  /** Copier image and tuning (shared with preload). */
+  readonly preload: PreloadConfig;
+  /** Name of the ConfigMap holding the scripts. */
+  readonly scriptsConfigMap: pulumi.Input<string>;
+  /** Name of the Secret with HF_TOKEN, when an hfToken is configured. */
+  readonly hfTokenSecret?: pulumi.Input<string>;
+}
+
+/** Scratch space for the download: the model plus room for the hf CLI and manifests. */
+export function mirrorScratchGiB(sizeGiB: number): number {
+  return Math.ceil(sizeGiB * 1.1 + 2);
+}
+
+export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.JobSpec {
+  const { model, store, preload } = args;
+  const plainEnv = [
+    { name: "BUCKET", value: store.bucket },
+    { name: "PREFIX", value: modelPrefix(model) },
+  ];
+  const writerEnv = s3EnvFromSecret(store.writerSecretName);
+  const scratch = `${mirrorScratchGiB(model.sizeGiB)}Gi`;
+  const mounts = [{ name: "work", mountPath: "/work" }, { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true }, TMP_MOUNT];
+  const s5cmd = (name: string, script: string): k8s.types.input.core.v1.Container => ({
+    name,
+    image: preload.image,
+    command: ["/bin/sh", "-c", script],
+    env: [...plainEnv, ...writerEnv],
+    resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+    securityContext: restrictedContainerSecurity(),
+    volumeMounts: mounts,
+  });
+  return {
+    backoffLimit: 4,
+    ttlSecondsAfterFinished: 24 * 3600,
+    template: {
+      metadata: { labels: labels(args.model.name, "model-mirror") },
+      spec: {
+        restartPolicy: "Never",
+        automountServiceAccountToken: false,
+        securityContext: podSecurity(),
+        ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
+        initContainers: [
+          s5cmd("check", MIRROR_CHECK_SH),
+          {
+            name: "download",
+            image: MIRROR_PYTHON_IMAGE,
+            command: ["python3", `${SCRIPTS_MOUNT}/mirror-download.py`],
+            env: [
+              { name: "HF_REPO", value: model.huggingFace },
+              { name: "HF_REVISION", value: model.revision },
+              { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
+              { name: "HOME", value: "/work/home" },
+              { name: "HF_HOME", value: "/work/hf-home" },
+              ...(args.hfTokenSecret ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }] : []),
+            ],
+            resources: { requests: { cpu: "1", memory: "1Gi", "ephemeral-storage": scratch }, limits: { memory: "4Gi" } },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: mounts,
+          },
+        ],
+        containers: [s5cmd("upload", mirrorUploadSh(s5cmdCopyFlags(preload)))],
+        volumes: [
+          { name: "work", emptyDir: { sizeLimit: scratch } },
+          { name: "scripts", configMap: { name: args.scriptsConfigMap, defaultMode: 0o555 } },
+          TMP_VOLUME,
+        ],
+      },
+    },
+  };
+}
+
+export class ModelMirror extends pulumi.ComponentResource {
+  /** The Job; consumers that read the bucket depend on it. */
+  public readonly job: k8s.batch.v1.Job;
+  /** s3://bucket/models/<org>/<name>/<revision> */
+  public readonly uri: pulumi.Output<string>;
+
+  constructor(name: string, args: ModelMirrorArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:mirror:ModelMirror", name, {}, opts);
+    this.job = new k8s.batch.v1.Job(
+      `${name}-mirror`,
+      {
+        // The revision is in the name: a new revision is a new Job, an unchanged one is left alone.
+        metadata: {
+          name: `${args.model.name}-mirror-${revisionSlug(args.model.revision)}`,
+          namespace: args.cluster.namespace,
+          labels: labels(args.model.name, "model-mirror"),
+          annotations: args.cluster.workloadAnnotations,
+        },
+        spec: mirrorJobSpec(args),
+      },
+      { parent: this, dependsOn: args.store.ready, customTimeouts: { create: `${Math.ceil(30 + args.model.sizeGiB * 2)}m` } },
+    );
+    this.uri = pulumi.interpolate`s3://${args.store.bucket}/${modelPrefix(args.model)}`;
+    this.registerOutputs({ uri: this.uri });
+  }
+}

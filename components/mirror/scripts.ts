@@ -1,0 +1,118 @@
+/**
+ * The shell/python scripts our Jobs run, kept as plain strings so tests and benchmarks run the
+ * exact same text. They live in one ConfigMap (`llm-serving-scripts`) mounted at /scripts.
+ *
+ * Integrity contract: the mirror writes every file, then `manifest.sha256` (sha256sum format), then
+ * `manifest.json` LAST. A prefix without manifest.json is incomplete and is never served.
+ */
+
+export const SCRIPTS_MOUNT = "/scripts";
+export const VERIFIED_MARKER = ".verified";
+
+/** s5cmd flags shared by the mirror upload and every preload (tuned in BENCHMARKS.md). */
+export function s5cmdCopyFlags(t: { numWorkers: number; concurrency: number; partSizeMiB: number }): string {
+  return `--numworkers ${t.numWorkers} cp --concurrency ${t.concurrency} --part-size ${t.partSizeMiB}`;
+}
+
+/** Mirror step 1 (s5cmd image): fetch the existing manifest, if any, for the idempotency check. */
+export const MIRROR_CHECK_SH = `set -eu
+if s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /work/remote-manifest.json 2>/dev/null; then
+  echo "found s3://$BUCKET/$PREFIX/manifest.json"
+else
+  rm -f /work/remote-manifest.json
+  echo "no manifest yet at s3://$BUCKET/$PREFIX/: mirroring"
+fi
+`;
+
+/** Mirror step 2 (python image): download with the hf CLI, hash every file, write the manifests. */
+export const MIRROR_DOWNLOAD_PY = `import hashlib, json, os, pathlib, subprocess, sys
+
+repo, revision = os.environ["HF_REPO"], os.environ["HF_REVISION"]
+work = pathlib.Path("/work")
+remote = work / "remote-manifest.json"
+if remote.exists():
+    existing = json.loads(remote.read_text())
+    if existing.get("repo") == repo and existing.get("revision") == revision and existing.get("files"):
+        print(f"{repo}@{revision} already mirrored ({len(existing['files'])} files); nothing to do")
+        (work / "skip").touch()
+        sys.exit(0)
+    sys.exit(f"FATAL: manifest.json at this prefix names {existing.get('repo')}@{existing.get('revision')}, expected {repo}@{revision}")
+
+subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", "/work/pip",
+                "huggingface_hub==" + os.environ["HF_HUB_VERSION"]], check=True)
+model_dir = work / "model"
+env = dict(os.environ, PYTHONPATH="/work/pip")
+subprocess.run(["/work/pip/bin/hf", "download", repo, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
+
+files = []
+for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts):
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(16 << 20), b""):
+            digest.update(chunk)
+    files.append({"path": str(path.relative_to(model_dir)), "size": path.stat().st_size, "sha256": digest.hexdigest()})
+if not files:
+    sys.exit(f"FATAL: {repo}@{revision} downloaded no files")
+(model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\\n" for f in files))
+(work / "manifest.json").write_text(json.dumps({"repo": repo, "revision": revision, "files": files}, indent=1))
+print(f"downloaded {len(files)} files, {sum(f['size'] for f in files)} bytes")
+`;
+
+/** Mirror step 3 (s5cmd image): upload the files, then manifest.json last. */
+export function mirrorUploadSh(flags: string): string {
+  return `set -eu
+if [ -f /work/skip ]; then echo "already mirrored"; exit 0; fi
+s5cmd --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --exclude ".cache/*" "/work/model/*" "s3://$BUCKET/$PREFIX/"
+s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cp /work/manifest.json "s3://$BUCKET/$PREFIX/manifest.json"
+echo "mirrored to s3://$BUCKET/$PREFIX/"
+`;
+}
+
+/**
+ * Preload (s5cmd image): copy a mirrored model into DEST once, verify every sha256, then publish
+ * it atomically with a marker. Resumable; a mismatch deletes the bad files and fails loudly.
+ */
+export function preloadSh(flags: string): string {
+  return `set -eu
+dest="$DEST"; part="$DEST.partial"
+if [ -f "$dest/${VERIFIED_MARKER}" ]; then echo "$dest already present and verified"; exit 0; fi
+if ! s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null; then
+  echo "FATAL: s3://$BUCKET/$PREFIX/manifest.json is missing: the mirror has not completed"; exit 1
+fi
+mkdir -p "$part"
+s5cmd --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --if-size-differ "s3://$BUCKET/$PREFIX/*" "$part/"
+cd "$part"
+if ! sha256sum -c manifest.sha256 > /tmp/verify.log 2>&1; then
+  grep -v ': OK$' /tmp/verify.log || true
+  grep ': FAILED' /tmp/verify.log | sed 's/: FAILED.*$//' | while read -r f; do rm -f "$f"; done
+  echo "FATAL: sha256 verification failed; the bad files were removed and will be fetched again on retry"; exit 1
+fi
+touch "${VERIFIED_MARKER}"
+cd /
+rm -rf "$dest"
+mv "$part" "$dest"
+echo "$dest verified ($(wc -l < "$dest/manifest.sha256") files)"
+`;
+}
+
+/** Serving init step: wait until a preloaded copy carries the verified marker. */
+export function waitForVerifiedSh(dir: string): string {
+  return `set -eu
+until [ -f "${dir}/${VERIFIED_MARKER}" ]; do echo "waiting for the verified model at ${dir}"; sleep 10; done
+echo "model verified at ${dir}"`;
+}
+
+/** Serving init step: the bucket prefix is complete (manifest.json present) before streaming from it. */
+export const CHECK_MANIFEST_SH = `set -eu
+s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null || {
+  echo "FATAL: s3://$BUCKET/$PREFIX/manifest.json is missing: the mirror has not completed"; exit 1; }
+echo "s3://$BUCKET/$PREFIX is complete"`;
+
+/** Verify a read-only copy (e.g. a Fluid dataset mount) against its manifest without writing to it. */
+export function verifyReadOnlySh(dir: string): string {
+  return `set -eu
+cd "${dir}"
+[ -f manifest.sha256 ] || { echo "FATAL: ${dir}/manifest.sha256 missing"; exit 1; }
+if ! sha256sum -c manifest.sha256 > /tmp/verify.log 2>&1; then grep -v ': OK$' /tmp/verify.log; echo "FATAL: sha256 verification failed"; exit 1; fi
+echo "verified $(wc -l < manifest.sha256) files in ${dir}"`;
+}

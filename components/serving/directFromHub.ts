@@ -1,0 +1,23 @@
+/** The loading path for models with `mirror: false`: the engine downloads from Hugging Face itself. */
+import { ModelConfig } from "../config/schema";
+import { ModelCachePlan } from "../storage/strategy";
+import { EngineModelSource } from "../engines/engine";
+
+/** A plan with no storage: weights land in the pod's cache emptyDir on every cold start. */
+export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "source"> & { source: EngineModelSource } {
+  return {
+    source: { kind: "huggingFace", repo: model.huggingFace, revision: model.revision },
+    loadingPath: `Hugging Face ${model.huggingFace}@${model.revision} (not mirrored; downloaded by the engine)`,
+    volumes: [],
+    volumeMounts: [],
+    volumeClaimTemplates: [],
+    initContainers: [],
+    env: [],
+    nodeSelector: {},
+    spreadable: true,
+    fillInPod: true,
+    // Hub downloads are the slow part; nothing persists across pod restarts.
+    bandwidth: { fillMiBps: 100, serveMiBps: 1500, warmMiBps: 100 },
+    dependsOn: [],
+  };
+}

@@ -1,0 +1,194 @@
+/** One inference service per model: Deployment or StatefulSet, Service, PDB, probes from the budget. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ModelConfig } from "../config/schema";
+import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
+import { labels, selectorLabels } from "../naming";
+import { ModelCachePlan } from "../storage/strategy";
+import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
+
+export const INFERENCE_COMPONENT = "inference-server";
+export const BUDGET_ANNOTATION = "llm-serving.io/startup-budget-seconds";
+export const LOAD_ESTIMATE_ANNOTATION = "llm-serving.io/load-estimate-seconds";
+
+/** A loading plan whose source may also be Hugging Face (mirror: false). */
+export type ServingPlan = Omit<ModelCachePlan, "source"> & { readonly source: EngineModelSource };
+
+export interface ModelServerArgs {
+  /** The model to serve. */
+  readonly model: ModelConfig;
+  /** Engine adapter (vLLM or SGLang). */
+  readonly engine: InferenceEngine;
+  /** How the weights reach the pod (from the storage strategy, or straight from the Hub). */
+  readonly plan: ServingPlan;
+  /** Cluster context. */
+  readonly cluster: ClusterContext;
+  /** Secret holding HF_TOKEN, referenced only when the engine downloads from the Hub. */
+  readonly hfTokenSecret?: pulumi.Input<string>;
+}
+
+/** `/dev/shm`: NCCL needs room for tensor parallel; a small one otherwise. */
+export function shmSizeGiB(gpus: number): number {
+  return gpus > 1 ? 8 * gpus : 2;
+}
+
+/** Memory request (= limit): weights staging + runtime + the memory-backed /dev/shm. */
+export function memoryGiB(model: ModelConfig): number {
+  return Math.ceil(model.sizeGiB * 1.2) + 8 + shmSizeGiB(model.gpus);
+}
+
+/** Roll without a spare GPU: Recreate for one replica or a pinned node, else one at a time. */
+export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s.types.input.apps.v1.DeploymentStrategy {
+  if (model.replicas === 1 || !spreadable) return { type: "Recreate" };
+  return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
+}
+
+export function podSpec(args: ModelServerArgs, startup: StartupEstimate, serviceAccountName: pulumi.Input<string>): k8s.types.input.core.v1.PodSpec {
+  const { model, engine, plan, cluster } = args;
+  const kube = cluster.kubernetes;
+  const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath });
+  const health = { httpGet: { path: engine.healthPath, port: "http" }, timeoutSeconds: 5 };
+  const cacheGiB = plan.source.kind === "huggingFace" ? Math.ceil(model.sizeGiB * 1.2) + 10 : 20;
+  const hfToken =
+    plan.source.kind === "huggingFace" && args.hfTokenSecret
+      ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
+      : [];
+  const gpu = { [kube.gpuResource]: String(model.gpus) };
+  const memory = `${memoryGiB(model)}Gi`;
+  return {
+    serviceAccountName,
+    automountServiceAccountToken: false,
+    securityContext: podSecurity(),
+    ...(kube.runtimeClassName ? { runtimeClassName: kube.runtimeClassName } : {}),
+    ...placement(kube, plan.nodeSelector),
+    ...(plan.affinity ? { affinity: plan.affinity } : {}),
+    ...(model.replicas > 1 && plan.spreadable
+      ? {
+          topologySpreadConstraints: [
+            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selectorLabels(model.name, INFERENCE_COMPONENT) } },
+          ],
+        }
+      : {}),
+    terminationGracePeriodSeconds: 60,
+    initContainers: plan.initContainers,
+    containers: [
+      {
+        name: engine.name,
+        image: model.image ?? engine.defaultImage,
+        command: launch.command,
+        args: launch.args,
+        ports: [{ name: "http", containerPort: engine.port }],
+        env: [...launch.env, ...plan.env, ...hfToken],
+        resources: {
+          requests: { cpu: model.cpu ?? String(2 * model.gpus), memory, ...gpu },
+          limits: { memory, ...gpu },
+        },
+        startupProbe: { ...health, periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: startup.failureThreshold },
+        readinessProbe: { ...health, periodSeconds: 10, failureThreshold: 3 },
+        livenessProbe: { ...health, periodSeconds: 20, failureThreshold: 6 },
+        securityContext: restrictedContainerSecurity(),
+        volumeMounts: [
+          ...plan.volumeMounts,
+          { name: "cache", mountPath: CACHE_ROOT },
+          { name: "dshm", mountPath: "/dev/shm" },
+          TMP_MOUNT,
+          ...(plan.kvCache ? [{ name: plan.kvCache.volume.name as string, mountPath: plan.kvCache.mountPath }] : []),
+        ],
+      },
+    ],
+    volumes: [
+      ...plan.volumes,
+      { name: "cache", emptyDir: { sizeLimit: `${cacheGiB}Gi` } },
+      { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: `${shmSizeGiB(model.gpus)}Gi` } },
+      TMP_VOLUME,
+      ...(plan.kvCache ? [plan.kvCache.volume] : []),
+    ],
+  };
+}
+
+export class ModelServer extends pulumi.ComponentResource {
+  /** OpenAI-compatible base URL inside the cluster. */
+  public readonly baseUrl: pulumi.Output<string>;
+  public readonly startup: StartupEstimate;
+  public readonly workloadKind: "Deployment" | "StatefulSet";
+
+  constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:serving:ModelServer", name, {}, opts);
+    const { model, engine, plan, cluster } = args;
+    const ns = cluster.namespace;
+    const appLabels = labels(model.name, INFERENCE_COMPONENT);
+    const selector = selectorLabels(model.name, INFERENCE_COMPONENT);
+    const child = { parent: this };
+    this.startup = estimateStartup(model, plan.bandwidth, engine.warmupSeconds, plan.fillInPod);
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-sa`,
+      { metadata: { name: model.name, namespace: ns, labels: appLabels }, automountServiceAccountToken: false },
+      child,
+    );
+    const service = new k8s.core.v1.Service(
+      `${name}-svc`,
+      {
+        metadata: { name: model.name, namespace: ns, labels: appLabels },
+        spec: { selector, ports: [{ name: "http", port: engine.port, targetPort: "http" }] },
+      },
+      child,
+    );
+    const template = {
+      metadata: {
+        labels: appLabels,
+        annotations: { [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds), [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.loadSeconds + this.startup.warmupSeconds) },
+      },
+      spec: podSpec(args, this.startup, serviceAccount.metadata.name),
+    };
+    const timeout = `${Math.ceil(this.startup.awaitSeconds / 60)}m`;
+    const workloadOpts = { parent: this, dependsOn: plan.dependsOn, customTimeouts: { create: timeout, update: timeout } };
+    const metadata = { name: model.name, namespace: ns, labels: appLabels, annotations: cluster.workloadAnnotations };
+    if (plan.volumeClaimTemplates.length > 0) {
+      this.workloadKind = "StatefulSet";
+      new k8s.apps.v1.StatefulSet(
+        `${name}-server`,
+        {
+          metadata,
+          spec: {
+            serviceName: service.metadata.name,
+            replicas: model.replicas,
+            selector: { matchLabels: selector },
+            podManagementPolicy: "Parallel",
+            // Per-pod weight caches survive the serving layer's deletion and scale-down.
+            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+            template,
+            volumeClaimTemplates: plan.volumeClaimTemplates,
+          },
+        },
+        workloadOpts,
+      );
+    } else {
+      this.workloadKind = "Deployment";
+      new k8s.apps.v1.Deployment(
+        `${name}-server`,
+        {
+          metadata,
+          spec: {
+            replicas: model.replicas,
+            selector: { matchLabels: selector },
+            strategy: deploymentStrategy(model, plan.spreadable),
+            progressDeadlineSeconds: Math.max(600, this.startup.awaitSeconds),
+            template,
+          },
+        },
+        workloadOpts,
+      );
+    }
+    if (model.replicas > 1) {
+      new k8s.policy.v1.PodDisruptionBudget(
+        `${name}-pdb`,
+        { metadata: { name: model.name, namespace: ns, labels: appLabels }, spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
+        child,
+      );
+    }
+    this.baseUrl = pulumi.interpolate`http://${service.metadata.name}.${ns}.svc.cluster.local:${engine.port}/v1`;
+    this.registerOutputs({ baseUrl: this.baseUrl });
+  }
+}

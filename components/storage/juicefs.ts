@@ -1,0 +1,216 @@
+/** juicefs: JuiceFS CSI volume on the bucket, Redis metadata, one RWX claim per model, a warmup Job. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
+import { ConfigIssue } from "../config/issues";
+import { JuiceFsConfig, StackConfig, strategyDefaults } from "../config/schema";
+import { labels, selectorLabels } from "../naming";
+import { ModelStore } from "../store/modelStore";
+import { sharedClaim } from "./longhorn";
+import { SharedStorageContext, claimSizeGiB, KV_CACHE_MOUNT, ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, modelDir, preloadJob, StorageStrategy, waitForVerifiedContainer } from "./strategy";
+
+export function juicefsSettings(config: StackConfig): JuiceFsConfig {
+  return config.storage.juicefs ?? strategyDefaults.juicefs();
+}
+
+/** Mount options for the StorageClass. R2 cannot list sorted, so metadata backups are off there. */
+export function juicefsMountOptions(settings: JuiceFsConfig, provider: ModelStore["provider"]): string[] {
+  return [`cache-dir=${settings.cacheDir}`, `cache-size=${Math.floor(settings.cacheSizeGiB * 1024)}`, ...(provider === "r2" ? ["backup-meta=0"] : [])];
+}
+
+/** Redis configured as a metadata engine: AOF on every second, never evict a key. */
+export const REDIS_ARGS = ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", "/data", "--requirepass", "$(REDIS_PASSWORD)"];
+
+export interface JuiceFsShared {
+  readonly settings: JuiceFsConfig;
+  readonly storageClass: k8s.storage.v1.StorageClass;
+  readonly dependsOn: pulumi.Resource[];
+}
+
+
+/** The stack-wide JuiceFS pieces: optional CSI install, Redis, the volume Secret and StorageClass. */
+export class JuiceFsStorage extends pulumi.ComponentResource {
+  public readonly shared: JuiceFsShared;
+
+  constructor(name: string, args: SharedStorageContext, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:storage:JuiceFsStorage", name, {}, opts);
+    const settings = juicefsSettings(args.config);
+    const { cluster, store } = args;
+    const ns = cluster.namespace;
+    const child = { parent: this };
+    const csi = settings.install.enabled
+      ? new k8s.helm.v3.Release(
+          "juicefs-csi",
+          {
+            chart: "juicefs-csi-driver",
+            version: settings.install.chartVersion,
+            namespace: settings.install.namespace,
+            repositoryOpts: { repo: settings.install.repository },
+          },
+          child,
+        )
+      : undefined;
+
+    let metaUrl: pulumi.Output<string>;
+    const dependsOn: pulumi.Resource[] = [...store.ready, ...(csi ? [csi] : [])];
+    if (settings.redis.mode === "external") {
+      if (!args.juicefsRedisUrl) throw new Error("llm-serving:juicefsRedisUrl is required when storage.juicefs.redis.mode is external");
+      metaUrl = pulumi.secret(args.juicefsRedisUrl);
+    } else {
+      const password = new random.RandomPassword("redis-password", { length: 32, special: false }, child);
+      const redisSecret = new k8s.core.v1.Secret(
+        "juicefs-redis",
+        { metadata: { name: "juicefs-redis", namespace: ns, labels: labels("juicefs-redis", "metadata-engine") }, stringData: { REDIS_PASSWORD: password.result } },
+        child,
+      );
+      const redis = redisStatefulSet(settings, cluster, redisSecret, child);
+      dependsOn.push(redis);
+      metaUrl = pulumi.secret(pulumi.interpolate`redis://:${password.result}@juicefs-redis.${ns}.svc.cluster.local:6379/${settings.redis.database}`);
+    }
+
+    const volumeSecret = new k8s.core.v1.Secret(
+      "juicefs-volume",
+      {
+        metadata: { name: `juicefs-${settings.volumeName}`, namespace: ns, labels: labels(settings.volumeName, "juicefs-volume") },
+        stringData: {
+          name: settings.volumeName,
+          metaurl: metaUrl,
+          storage: "s3",
+          bucket: pulumi.interpolate`${store.endpoint}/${store.bucket}`,
+          // JuiceFS writes its chunks into the bucket, so the volume needs the writer credentials.
+          "access-key": store.writer.accessKeyId,
+          "secret-key": store.writer.secretAccessKey,
+        },
+      },
+      { ...child, dependsOn },
+    );
+    const storageClass = new k8s.storage.v1.StorageClass(
+      "juicefs-models",
+      {
+        metadata: { name: settings.storageClassName, labels: labels(settings.storageClassName, "storage-class") },
+        provisioner: "csi.juicefs.com",
+        reclaimPolicy: "Retain",
+        allowVolumeExpansion: true,
+        volumeBindingMode: "Immediate",
+        parameters: {
+          "csi.storage.k8s.io/provisioner-secret-name": volumeSecret.metadata.name,
+          "csi.storage.k8s.io/provisioner-secret-namespace": ns,
+          "csi.storage.k8s.io/node-publish-secret-name": volumeSecret.metadata.name,
+          "csi.storage.k8s.io/node-publish-secret-namespace": ns,
+        },
+        mountOptions: juicefsMountOptions(settings, store.provider),
+      },
+      child,
+    );
+    this.shared = { settings, storageClass, dependsOn: [volumeSecret, storageClass] };
+    this.registerOutputs({ storageClass: storageClass.metadata.name });
+  }
+}
+
+function redisStatefulSet(settings: JuiceFsConfig, cluster: ClusterContext, secret: k8s.core.v1.Secret, opts: pulumi.CustomResourceOptions) {
+  const appLabels = labels("juicefs-redis", "metadata-engine");
+  const selector = selectorLabels("juicefs-redis", "metadata-engine");
+  new k8s.core.v1.Service(
+    "juicefs-redis",
+    { metadata: { name: "juicefs-redis", namespace: cluster.namespace, labels: appLabels }, spec: { selector, ports: [{ name: "redis", port: 6379, targetPort: "redis" }] } },
+    opts,
+  );
+  return new k8s.apps.v1.StatefulSet(
+    "juicefs-redis",
+    {
+      metadata: { name: "juicefs-redis", namespace: cluster.namespace, labels: appLabels, annotations: cluster.workloadAnnotations },
+      spec: {
+        serviceName: "juicefs-redis",
+        replicas: 1,
+        selector: { matchLabels: selector },
+        // The filesystem's metadata: losing it loses every file, so the claim is never deleted with the set.
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+        template: {
+          metadata: { labels: appLabels },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: { ...podSecurity(), runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
+            ...placement(cluster.kubernetes),
+            containers: [
+              {
+                name: "redis",
+                image: settings.redis.image,
+                command: ["redis-server"],
+                args: REDIS_ARGS,
+                env: [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "REDIS_PASSWORD" } } }],
+                ports: [{ name: "redis", containerPort: 6379 }],
+                readinessProbe: { exec: { command: ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'] }, periodSeconds: 10 },
+                livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 20, failureThreshold: 6 },
+                resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "2Gi" } },
+                securityContext: { ...restrictedContainerSecurity(), runAsUser: 999, runAsGroup: 999 },
+                volumeMounts: [{ name: "data", mountPath: "/data" }],
+              },
+            ],
+          },
+        },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: "data", labels: appLabels },
+            spec: { accessModes: ["ReadWriteOnce"], storageClassName: settings.redis.storageClassName, resources: { requests: { storage: settings.redis.storageSize } } },
+          },
+        ],
+      },
+    },
+    opts,
+  );
+}
+
+export class JuiceFsModelCache extends ModelCache {
+  public readonly plan: ModelCachePlan;
+
+  constructor(name: string, args: ModelCacheArgs, shared: JuiceFsShared, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:storage:JuiceFsModelCache", name, {}, opts);
+    const { settings } = shared;
+    const child = { parent: this, dependsOn: shared.dependsOn };
+    const size = claimSizeGiB(args.model.sizeGiB, 20);
+    const ns = args.cluster.namespace;
+    const claim = sharedClaim(`${name}-weights`, `${args.model.name}-weights`, args.model, settings.storageClassName, size, ns, child);
+    const volume = { name: "models", persistentVolumeClaim: { claimName: claim.metadata.name } };
+    // The warmup Job writes the verified copy into JuiceFS once; every node then reads through its cache.
+    const job = preloadJob(`${name}-warmup`, args, volume, placement(args.cluster.kubernetes), { parent: this });
+    const kvClaim = args.needsKvCacheDir
+      ? sharedClaim(`${name}-kv-cache`, `${args.model.name}-kv-cache`, args.model, settings.storageClassName, args.model.sglang?.hicache?.storageDirGiB ?? 100, ns, child)
+      : undefined;
+    this.plan = {
+      source: { kind: "path", path: modelDir(args.model) },
+      loadingPath: `JuiceFS RWX PVC ${args.model.name}-weights (volume ${settings.volumeName}, node cache ${settings.cacheSizeGiB} GiB at ${settings.cacheDir})`,
+      volumes: [{ name: "models", persistentVolumeClaim: { claimName: claim.metadata.name, readOnly: true } }],
+      volumeMounts: [{ name: "models", mountPath: MODELS_MOUNT, readOnly: true }],
+      volumeClaimTemplates: [],
+      initContainers: [waitForVerifiedContainer(args, "models")],
+      env: [],
+      nodeSelector: {},
+      spreadable: true,
+      fillInPod: false,
+      bandwidth: { fillMiBps: 150, serveMiBps: 300, warmMiBps: 1200 },
+      dependsOn: [job],
+      kvCache: kvClaim ? { volume: { name: "kv-cache", persistentVolumeClaim: { claimName: kvClaim.metadata.name } }, mountPath: KV_CACHE_MOUNT, shared: true } : undefined,
+    };
+    this.registerOutputs({ claim: claim.metadata.name });
+  }
+}
+
+export const juicefsStrategy: StorageStrategy<JuiceFsShared> = {
+  name: "juicefs",
+  validate(config) {
+    const settings = juicefsSettings(config);
+    const issues: ConfigIssue[] = [];
+    config.models.forEach((m, i) => {
+      if (settings.cacheSizeGiB < m.sizeGiB) {
+        issues.push({
+          path: ["storage", "juicefs", "cacheSizeGiB"],
+          message: `found ${settings.cacheSizeGiB}; models[${i}] (${m.name}) is ${m.sizeGiB} GiB and the node cache must hold it. Expected >= ${m.sizeGiB}`,
+        });
+      }
+    });
+    return issues;
+  },
+  createShared: (ctx, parent) => new JuiceFsStorage("juicefs", ctx, { parent }).shared,
+  createModelCache: (name, args, shared, opts) => new JuiceFsModelCache(name, args, shared, opts),
+};

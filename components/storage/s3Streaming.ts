@@ -1,0 +1,60 @@
+/** s3Streaming: no volume; the engine streams safetensors straight from the bucket (Run:ai streamer). */
+import * as pulumi from "@pulumi/pulumi";
+import { restrictedContainerSecurity } from "../cluster";
+import { S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
+import { modelPrefix } from "../naming";
+import { CHECK_MANIFEST_SH } from "../mirror/scripts";
+import { s3EnvFromSecret } from "../store/modelStore";
+import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
+
+export function s3StreamingSettings(config: StackConfig): S3StreamingConfig {
+  return config.storage.s3Streaming ?? strategyDefaults.s3Streaming();
+}
+
+export class S3StreamingModelCache extends ModelCache {
+  public readonly plan: ModelCachePlan;
+
+  constructor(name: string, args: ModelCacheArgs, settings: S3StreamingConfig, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:storage:S3StreamingModelCache", name, {}, opts);
+    const { store, model } = args;
+    const readerEnv = s3EnvFromSecret(store.readerSecretName);
+    const uri = pulumi.interpolate`s3://${store.bucket}/${modelPrefix(model)}`;
+    this.plan = {
+      source: { kind: "s3", uri, concurrency: settings.concurrency, memoryLimitBytes: settings.memoryLimitBytes },
+      loadingPath: `Run:ai streamer from s3://${args.model.huggingFace}@${args.model.revision} in the bucket (concurrency ${settings.concurrency})`,
+      volumes: [],
+      volumeMounts: [],
+      volumeClaimTemplates: [],
+      initContainers: [
+        {
+          name: "check-manifest",
+          image: args.preload.image,
+          command: ["/bin/sh", "-c", CHECK_MANIFEST_SH],
+          env: [{ name: "BUCKET", value: store.bucket }, { name: "PREFIX", value: modelPrefix(model) }, ...readerEnv],
+          resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+          securityContext: restrictedContainerSecurity(),
+        },
+      ],
+      env: [
+        ...readerEnv,
+        // R2 and MinIO need path-style requests; never ask the EC2 metadata service for credentials.
+        { name: "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING", value: store.pathStyle ? "0" : "1" },
+        { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
+      ],
+      nodeSelector: {},
+      spreadable: true,
+      fillInPod: false,
+      bandwidth: { fillMiBps: 0, serveMiBps: 300, warmMiBps: 300 },
+      dependsOn: [...store.ready, ...(args.mirror ? [args.mirror] : [])],
+      kvCache: args.needsKvCacheDir ? nodeLocalKvCache(model) : undefined,
+    };
+    this.registerOutputs({ uri });
+  }
+}
+
+export const s3StreamingStrategy: StorageStrategy<S3StreamingConfig> = {
+  name: "s3Streaming",
+  validate: (config) => nodeLocalKvCacheIssues(config),
+  createShared: ({ config }) => s3StreamingSettings(config),
+  createModelCache: (name, args, settings, opts) => new S3StreamingModelCache(name, args, settings, opts),
+};

@@ -1,0 +1,198 @@
+/**
+ * The storage-strategy axis: how weights get from the bucket to the GPU node.
+ *
+ * A strategy validates its own config rules, provisions stack-wide pieces once (Redis, a
+ * StorageClass, a Helm release) and, per model, returns a `ModelCachePlan` — the only thing the
+ * serving layer knows about storage. No strategy-specific branching exists outside its own file.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterContext, podSecurity, restrictedContainerSecurity, RUN_AS_USER, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ConfigIssue } from "../config/issues";
+import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
+import { labels, modelPrefix } from "../naming";
+import { preloadSh, s5cmdCopyFlags, waitForVerifiedSh } from "../mirror/scripts";
+import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
+import { EngineModelSource } from "../engines/engine";
+
+type Volume = k8s.types.input.core.v1.Volume;
+type VolumeMount = k8s.types.input.core.v1.VolumeMount;
+type Container = k8s.types.input.core.v1.Container;
+
+/** Where the engine reads the weights from (a strategy never points at Hugging Face). */
+export type ModelSource = Exclude<EngineModelSource, { kind: "huggingFace" }>;
+
+/** Expected throughput, used for the startup budget and the start-time estimates (MiB/s). */
+export interface Bandwidth {
+  /** Filling the cache from the bucket (preload, DataLoad, first read). */
+  readonly fillMiBps: number;
+  /** The engine reading weights on a cold pod start (the startup-probe budget uses this). */
+  readonly serveMiBps: number;
+  /** The engine reading weights when the node cache is already warm. */
+  readonly warmMiBps: number;
+}
+
+/** The contract between a storage strategy and the serving layer, per model. */
+export interface ModelCachePlan {
+  readonly source: ModelSource;
+  /** Human-readable description of the loading path (an output). */
+  readonly loadingPath: string;
+  readonly volumes: Volume[];
+  /** Mounts for the engine container (always read-only for weights). */
+  readonly volumeMounts: VolumeMount[];
+  /** Per-pod claims; non-empty means the server must be a StatefulSet. */
+  readonly volumeClaimTemplates: k8s.types.input.core.v1.PersistentVolumeClaim[];
+  readonly initContainers: Container[];
+  readonly env: k8s.types.input.core.v1.EnvVar[];
+  /** Node constraints the pods must satisfy (e.g. the node holding the weights). */
+  readonly nodeSelector: Record<string, string>;
+  readonly affinity?: k8s.types.input.core.v1.Affinity;
+  /** Whether replicas may run on different nodes (enables topology spread). */
+  readonly spreadable: boolean;
+  /** Whether the fill happens before the pod starts (Job) or inside it (init container). */
+  readonly fillInPod: boolean;
+  readonly bandwidth: Bandwidth;
+  readonly dependsOn: pulumi.Resource[];
+  /** A writable directory for SGLang HiCache's `file` L3 backend, when requested. */
+  readonly kvCache?: { readonly volume: Volume; readonly mountPath: string; readonly shared: boolean };
+}
+
+export interface ModelCacheArgs {
+  readonly model: ModelConfig;
+  readonly store: ModelStore;
+  readonly cluster: ClusterContext;
+  readonly preload: PreloadConfig;
+  /** The mirror Job, when the model is mirrored by this stack. */
+  readonly mirror?: pulumi.Resource;
+  /** Whether the model's HiCache uses the `file` L3 backend and needs a writable directory. */
+  readonly needsKvCacheDir: boolean;
+}
+
+/** A per-model cache component; every strategy has its own subclass with its own type token. */
+export abstract class ModelCache extends pulumi.ComponentResource {
+  public abstract readonly plan: ModelCachePlan;
+}
+
+/** Everything a strategy may need for its stack-wide resources. */
+export interface SharedStorageContext {
+  readonly config: StackConfig;
+  readonly cluster: ClusterContext;
+  readonly store: ModelStore;
+  /** External JuiceFS metadata URL (secret), when configured. */
+  readonly juicefsRedisUrl?: pulumi.Output<string>;
+}
+
+export interface StorageStrategy<Shared = unknown> {
+  readonly name: StrategyName;
+  /** Cross-field rules this strategy imposes, with key paths. */
+  validate(config: StackConfig): ConfigIssue[];
+  /** Stack-wide resources, created once before any model. */
+  createShared(ctx: SharedStorageContext, parent: pulumi.Resource): Shared;
+  createModelCache(name: string, args: ModelCacheArgs, shared: Shared, opts: pulumi.ComponentResourceOptions): ModelCache;
+}
+
+/** Weights mount point inside serving pods. */
+export const MODELS_MOUNT = "/models";
+/** KV-cache (HiCache L3) mount point inside SGLang pods. */
+export const KV_CACHE_MOUNT = "/kv-cache";
+
+/** `/models/<org>/<name>/<revision>`: the same relative layout as the bucket. */
+export function modelDir(model: ModelConfig, root = MODELS_MOUNT): string {
+  return `${root}/${model.huggingFace}/${model.revision}`;
+}
+
+/** Claim size for a model copy: size + headroom, rounded up to whole GiB. */
+export function claimSizeGiB(sizeGiB: number, headroomPercent: number): number {
+  return Math.ceil(sizeGiB * (1 + headroomPercent / 100)) + 1;
+}
+
+/** The preload container: copy from the bucket into `dest`, verify sha256, publish atomically. */
+export function preloadContainer(args: ModelCacheArgs, volumeName: string, mountRoot: string, uid = RUN_AS_USER): Container {
+  return {
+    name: "preload",
+    image: args.preload.image,
+    command: ["/bin/sh", "-c", preloadSh(s5cmdCopyFlags(args.preload))],
+    env: [
+      { name: "BUCKET", value: args.store.bucket },
+      { name: "PREFIX", value: modelPrefix(args.model) },
+      { name: "DEST", value: modelDir(args.model, mountRoot) },
+      ...s3EnvFromSecret(args.store.readerSecretName),
+    ],
+    resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "4Gi" } },
+    securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+    volumeMounts: [{ name: volumeName, mountPath: mountRoot }, TMP_MOUNT],
+  };
+}
+
+/** Init container for serving pods: block until the preloaded copy is verified. */
+export function waitForVerifiedContainer(args: ModelCacheArgs, volumeName: string): Container {
+  return {
+    name: "wait-for-model",
+    image: args.preload.image,
+    command: ["/bin/sh", "-c", waitForVerifiedSh(modelDir(args.model))],
+    resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+    securityContext: restrictedContainerSecurity(),
+    volumeMounts: [{ name: volumeName, mountPath: MODELS_MOUNT, readOnly: true }],
+  };
+}
+
+/** The single-writer preload Job used by hostPath, longhorn and juicefs. */
+export function preloadJob(
+  name: string,
+  args: ModelCacheArgs,
+  volume: Volume,
+  podPlacement: Pick<k8s.types.input.core.v1.PodSpec, "nodeSelector" | "tolerations" | "affinity">,
+  opts: pulumi.CustomResourceOptions,
+  writerUid = RUN_AS_USER,
+): k8s.batch.v1.Job {
+  const { model } = args;
+  return new k8s.batch.v1.Job(
+    name,
+    {
+      metadata: {
+        namespace: args.cluster.namespace,
+        labels: labels(model.name, "model-preload"),
+        annotations: args.cluster.workloadAnnotations,
+      },
+      spec: {
+        backoffLimit: 6,
+        ttlSecondsAfterFinished: 24 * 3600,
+        // One pod at a time: a single writer, never N replicas downloading.
+        parallelism: 1,
+        completions: 1,
+        template: {
+          metadata: { labels: labels(model.name, "model-preload") },
+          spec: {
+            restartPolicy: "OnFailure",
+            automountServiceAccountToken: false,
+            securityContext: { ...podSecurity(), runAsNonRoot: writerUid !== 0, runAsUser: writerUid, runAsGroup: writerUid },
+            ...podPlacement,
+            containers: [preloadContainer(args, volume.name as string, MODELS_MOUNT, writerUid)],
+            volumes: [volume, TMP_VOLUME],
+          },
+        },
+      },
+    },
+    { ...opts, dependsOn: [...args.store.ready, ...(args.mirror ? [args.mirror] : [])], customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` } },
+  );
+}
+
+/** A node-local scratch directory for HiCache L3 (lost with the pod; refused for replicas > 1). */
+export function nodeLocalKvCache(model: ModelConfig): ModelCachePlan["kvCache"] {
+  const sizeGiB = model.sglang?.hicache?.storageDirGiB ?? 100;
+  return { volume: { name: "kv-cache", emptyDir: { sizeLimit: `${sizeGiB}Gi` } }, mountPath: KV_CACHE_MOUNT, shared: false };
+}
+
+/** Refuses a node-local HiCache `file` backend for models with replicas > 1. */
+export function nodeLocalKvCacheIssues(config: StackConfig): ConfigIssue[] {
+  return config.models.flatMap((m, i) =>
+    m.sglang?.hicache?.storageBackend === "file" && m.replicas > 1
+      ? [
+          {
+            path: ["models", i, "sglang", "hicache", "storageBackend"],
+            message: `"file" needs a directory shared by all ${m.replicas} replicas, but storage.strategy ${JSON.stringify(config.storage.strategy)} only offers a node-local one; use juicefs or longhorn, or replicas: 1`,
+          },
+        ]
+      : [],
+  );
+}

@@ -1,0 +1,119 @@
+/** Cloudflare R2: bucket, lifecycle, no r2.dev access, and two API tokens scoped to this bucket. */
+import * as cloudflare from "@pulumi/cloudflare";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { ClusterContext } from "../cluster";
+import { ObjectStoreConfig } from "../config/schema";
+import { createCredentialSecrets, ModelStore, S3Credentials } from "./modelStore";
+
+export interface R2ModelStoreArgs {
+  /** The parsed `objectStore` config (provider r2, with `r2.accountId`). */
+  readonly store: ObjectStoreConfig;
+  /** Cluster context: the namespace that receives the `<store>-reader|writer` Secrets. */
+  readonly cluster: ClusterContext;
+}
+
+/** R2 Standard storage, USD per GB-month; egress is free. */
+export const R2_PRICE_PER_GB_MONTH = 0.015;
+
+/** `https://<account>.[eu.|fedramp.]r2.cloudflarestorage.com` */
+export function r2Endpoint(accountId: string, jurisdiction: string): string {
+  const infix = jurisdiction === "default" ? "" : `${jurisdiction}.`;
+  return `https://${accountId}.${infix}r2.cloudflarestorage.com`;
+}
+
+/** The token policy resource key that names exactly one bucket. */
+export function r2BucketResourceKey(accountId: string, jurisdiction: string, bucket: string): string {
+  return `com.cloudflare.edge.r2.bucket.${accountId}_${jurisdiction}_${bucket}`;
+}
+
+/** A token policy (resources as a JSON string, as @pulumi/cloudflare >= 6.12 expects). */
+export function r2TokenPolicy(permissionGroupId: string, resourceKey: string): cloudflare.types.input.ApiTokenPolicy {
+  return {
+    effect: "allow",
+    permissionGroups: [{ id: permissionGroupId }],
+    resources: JSON.stringify({ [resourceKey]: "*" }),
+  };
+}
+
+/** Cloudflare's documented derivation: secret access key = SHA-256 hex of the token value. */
+export function s3CredentialsFromToken(token: cloudflare.ApiToken): S3Credentials {
+  return {
+    accessKeyId: pulumi.secret(token.id),
+    secretAccessKey: pulumi.secret(token.value.apply((v) => createHash("sha256").update(v).digest("hex"))),
+  };
+}
+
+export class R2ModelStore extends pulumi.ComponentResource implements ModelStore {
+  public readonly provider = "r2" as const;
+  public readonly bucket: pulumi.Output<string>;
+  public readonly endpoint: pulumi.Output<string>;
+  public readonly region = "auto";
+  public readonly pathStyle = true;
+  public readonly reader: S3Credentials;
+  public readonly writer: S3Credentials;
+  public readonly readerSecretName: pulumi.Output<string>;
+  public readonly writerSecretName: pulumi.Output<string>;
+  public readonly ready: pulumi.Resource[];
+  public readonly pricePerGbMonth = R2_PRICE_PER_GB_MONTH;
+
+  constructor(name: string, args: R2ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("llm-serving:store:R2ModelStore", name, {}, opts);
+    const r2 = args.store.r2;
+    if (!r2) throw new Error("llm-serving:objectStore.r2.accountId is required for the r2 provider");
+    const { accountId, jurisdiction } = r2;
+    const bucketName = args.store.bucket;
+
+    const bucket = new cloudflare.R2Bucket(
+      "bucket",
+      { accountId, name: bucketName, jurisdiction, location: r2.location },
+      // Weights must survive any destroy; lifting this takes an explicit objectStore.protect=false.
+      { parent: this, protect: args.store.protect, retainOnDelete: args.store.protect },
+    );
+    const lifecycle = new cloudflare.R2BucketLifecycle(
+      "lifecycle",
+      {
+        accountId,
+        bucketName: bucket.name,
+        jurisdiction,
+        rules: [
+          {
+            id: "abort-incomplete-multipart-uploads",
+            enabled: true,
+            conditions: { prefix: "" },
+            abortMultipartUploadsTransition: { condition: { type: "Age", maxAge: 7 * 24 * 3600 } },
+          },
+        ],
+      },
+      { parent: this },
+    );
+    const publicAccess = new cloudflare.R2ManagedDomain(
+      "no-public-r2-dev",
+      { accountId, bucketName: bucket.name, jurisdiction, enabled: false },
+      { parent: this },
+    );
+
+    const resourceKey = r2BucketResourceKey(accountId, jurisdiction, bucketName);
+    const token = (role: "reader" | "writer", groupId: string) =>
+      new cloudflare.ApiToken(
+        `${role}-token`,
+        { name: `llm-serving ${bucketName} ${role}`, policies: [r2TokenPolicy(groupId, resourceKey)] },
+        { parent: this, additionalSecretOutputs: ["value"] },
+      );
+    const readerToken = token("reader", r2.readPermissionGroupId);
+    const writerToken = token("writer", r2.writePermissionGroupId);
+
+    this.bucket = bucket.name;
+    this.endpoint = pulumi.output(r2Endpoint(accountId, jurisdiction));
+    this.reader = s3CredentialsFromToken(readerToken);
+    this.writer = s3CredentialsFromToken(writerToken);
+    const secrets = createCredentialSecrets(
+      { provider: "r2", namespace: args.cluster.namespace, endpoint: this.endpoint, region: this.region, reader: this.reader, writer: this.writer },
+      { parent: this },
+    );
+    this.readerSecretName = secrets.reader.metadata.name;
+    this.writerSecretName = secrets.writer.metadata.name;
+    this.ready = [bucket, lifecycle, publicAccess, secrets.reader, secrets.writer];
+    this.registerOutputs({ bucket: this.bucket, endpoint: this.endpoint });
+  }
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { parseStackConfig } from "../components/config/parse";
+import { runProgram, stackFileConfig, resolve } from "./harness";
+
+const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+
+describe("repo stack files", () => {
+  it.each(["local", "dev", "prod"])("Pulumi.%s.yaml parses against the config contract", (stack) => {
+    expect(() => parseStackConfig(stackFileConfig(stack))).not.toThrow();
+  });
+
+  it("local renders MinIO + hostPath + one vLLM model to ./rendered, with no cloud provider", async () => {
+    const run = await runProgram(stackFileConfig("local"));
+    const provider = run.one("pulumi:providers:kubernetes", "llm-serving-kubernetes");
+    expect(provider.inputs.renderYamlToDirectory).toBe("./rendered");
+    expect(run.resources.filter((r) => /^(cloudflare|aws):/.test(r.type))).toEqual([]);
+    expect(run.byType("llm-serving:store:MinioModelStore")).toHaveLength(1);
+    expect(run.byType("llm-serving:storage:HostPathModelCache")).toHaveLength(1);
+    const server = run.one(DEPLOYMENT, "qwen2-5-0-5b-instruct-server");
+    expect(server.inputs.spec.template.spec.containers[0].image).toBe("vllm/vllm-openai:v0.33.0");
+    const models = await resolve(run.serving.models["qwen2-5-0-5b-instruct"].baseUrl);
+    expect(models).toBe("http://qwen2-5-0-5b-instruct.llm.svc.cluster.local:8000/v1");
+  });
+
+  it("dev wires R2 + hostPath + vLLM Llama 3.1 8B pinned to its revision", async () => {
+    const run = await runProgram(stackFileConfig("dev"));
+    expect(run.one("cloudflare:index/r2Bucket:R2Bucket", "bucket").inputs.name).toBe("llm-models-dev");
+    const server = run.one(DEPLOYMENT, "llama-3-1-8b-instruct-server");
+    expect(server.inputs.spec.template.spec.containers[0].args[0]).toBe(
+      "/models/meta-llama/Llama-3.1-8B-Instruct/0e9e39f249a16976918f6564b8830bc894c89659",
+    );
+    expect(server.inputs.spec.template.spec.runtimeClassName).toBe("nvidia");
+  });
+
+  it("prod wires R2 + JuiceFS with two replicated models, one on SGLang with HiCache on JuiceFS", async () => {
+    const run = await runProgram(stackFileConfig("prod"));
+    expect(run.byType("llm-serving:storage:JuiceFsModelCache")).toHaveLength(2);
+    const sglang = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server");
+    expect(sglang.inputs.spec.replicas).toBe(2);
+    const container = sglang.inputs.spec.template.spec.containers[0];
+    expect(container.args).toContain("--enable-hierarchical-cache");
+    expect(container.env).toContainEqual({ name: "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR", value: "/kv-cache" });
+    expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "qwen2-5-7b-instruct-kv-cache").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(run.byType("kubernetes:policy/v1:PodDisruptionBudget")).toHaveLength(2);
+  });
+});
