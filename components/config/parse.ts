@@ -147,7 +147,12 @@ function fromZod(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
       }));
     }
     case "invalid_value":
-      return [{ path, message: `found ${describe(found)}; expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
+      return [
+        {
+          path,
+          message: `${found === undefined ? "is required" : `found ${describe(found)}`}; expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`,
+        },
+      ];
     case "invalid_type":
       return [
         {

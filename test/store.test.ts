@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { mirrorJobSpec } from "../components/mirror/modelMirror";
+import { MIRROR_DOWNLOAD_PY, mirrorUploadSh } from "../components/mirror/scripts";
+import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
+import { bucketPolicyDocument } from "../components/store/s3";
+import { minioPolicy } from "../components/store/minio";
+import { baseConfig, isSecret, resolve, runProgram, RecordedResource } from "./harness";
+
+const ACCOUNT = "0123456789abcdef0123456789abcdef";
+const r2Config = (r2: Record<string, unknown> = {}) => baseConfig({ objectStore: { provider: "r2", bucket: "weights", r2: { accountId: ACCOUNT, ...r2 } } });
+const s3Config = (s3: Record<string, unknown> = {}) => baseConfig({ objectStore: { provider: "s3", bucket: "weights", s3: { region: "eu-west-1", ...s3 } } });
+const SECRET = "kubernetes:core/v1:Secret";
+const JOB = "kubernetes:batch/v1:Job";
+
+/** Every env var of every container of a pod spec. */
+function allEnv(spec: any): any[] {
+  return [...(spec.initContainers ?? []), ...spec.containers].flatMap((c: any) => c.env ?? []);
+}
+
+async function expectCredentialSecrets(run: Awaited<ReturnType<typeof runProgram>>, provider: string) {
+  for (const role of ["reader", "writer"]) {
+    const secret = run.one(SECRET, `${provider}-${role}`);
+    expect(await isSecret(secret.props.stringData)).toBe(true);
+    const data = await resolve<Record<string, string>>(secret.props.stringData);
+    expect(Object.keys(data).sort()).toEqual(["AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_SECRET_ACCESS_KEY"]);
+    expect(data.AWS_SECRET_ACCESS_KEY).toMatch(/./);
+  }
+}
+
+describe("R2 model store", () => {
+  it("creates a protected bucket, abort-multipart lifecycle, no r2.dev, and two bucket-scoped tokens", async () => {
+    const run = await runProgram(r2Config({ jurisdiction: "eu", location: "weur" }));
+    const bucket = run.one("cloudflare:index/r2Bucket:R2Bucket", "bucket");
+    expect(bucket.inputs).toMatchObject({ accountId: ACCOUNT, name: "weights", jurisdiction: "eu", location: "weur" });
+    expect(bucket.opts.protect).toBe(true);
+    const lifecycle = run.one("cloudflare:index/r2BucketLifecycle:R2BucketLifecycle", "lifecycle");
+    expect(lifecycle.inputs.rules[0].abortMultipartUploadsTransition.condition).toEqual({ type: "Age", maxAge: 604800 });
+    expect(run.one("cloudflare:index/r2ManagedDomain:R2ManagedDomain", "no-public-r2-dev").inputs.enabled).toBe(false);
+
+    const key = `com.cloudflare.edge.r2.bucket.${ACCOUNT}_eu_weights`;
+    const reader = run.one("cloudflare:index/apiToken:ApiToken", "reader-token");
+    const writer = run.one("cloudflare:index/apiToken:ApiToken", "writer-token");
+    expect(JSON.parse(reader.inputs.policies[0].resources)).toEqual({ [key]: "*" });
+    expect(JSON.parse(writer.inputs.policies[0].resources)).toEqual({ [key]: "*" });
+    expect(reader.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual(["6a018a9f2fc74eb6b293b0c548f38b39"]);
+    expect(writer.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual(["2efd5506f9c8494dacb1fa10a3e7d5b6"]);
+  });
+
+  it("derives S3 credentials from the token: id, and sha256 of the value, both secret", async () => {
+    const run = await runProgram(r2Config());
+    const store = run.resources.find((r) => r.type === "llm-serving:store:R2ModelStore");
+    expect(store).toBeDefined();
+    await expectCredentialSecrets(run, "r2");
+    const reader = await resolve<Record<string, string>>(run.one(SECRET, "r2-reader").props.stringData);
+    const { createHash } = await import("node:crypto");
+    expect(reader.AWS_SECRET_ACCESS_KEY).toBe(createHash("sha256").update("token-value-reader-token").digest("hex"));
+    expect(reader.AWS_ACCESS_KEY_ID).toBe("reader-token-id");
+    expect(reader.AWS_ENDPOINT_URL).toBe(`https://${ACCOUNT}.r2.cloudflarestorage.com`);
+    expect(reader.AWS_REGION).toBe("auto");
+  });
+
+  it("uses the jurisdiction's endpoint and resource key", () => {
+    expect(r2Endpoint(ACCOUNT, "eu")).toBe(`https://${ACCOUNT}.eu.r2.cloudflarestorage.com`);
+    expect(r2Endpoint(ACCOUNT, "fedramp")).toBe(`https://${ACCOUNT}.fedramp.r2.cloudflarestorage.com`);
+    expect(r2BucketResourceKey(ACCOUNT, "default", "b")).toBe(`com.cloudflare.edge.r2.bucket.${ACCOUNT}_default_b`);
+  });
+
+  it("lifts protection only with an explicit objectStore.protect=false", async () => {
+    const raw = r2Config();
+    (raw.objectStore as Record<string, unknown>).protect = false;
+    const run = await runProgram(raw);
+    expect(run.one("cloudflare:index/r2Bucket:R2Bucket", "bucket").opts.protect).toBe(false);
+  });
+});
+
+describe("AWS S3 model store", () => {
+  it("creates a protected, private, encrypted bucket with reader and writer IAM users", async () => {
+    const run = await runProgram(s3Config({ versioning: true }));
+    expect(run.one("aws:s3/bucket:Bucket", "bucket").opts.protect).toBe(true);
+    expect(run.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "public-access-block").inputs).toMatchObject({
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    expect(run.one("aws:s3/bucketVersioning:BucketVersioning", "versioning").inputs.versioningConfiguration.status).toBe("Enabled");
+    expect(run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lifecycle").inputs.rules[0].abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 7 });
+    const readerPolicy = JSON.parse(run.one("aws:iam/userPolicy:UserPolicy", "reader-policy").inputs.policy);
+    const writerPolicy = JSON.parse(run.one("aws:iam/userPolicy:UserPolicy", "writer-policy").inputs.policy);
+    expect(readerPolicy.Statement[1].Action).toEqual(["s3:GetObject"]);
+    expect(writerPolicy.Statement[1].Action).toContain("s3:PutObject");
+    expect(readerPolicy.Statement.flatMap((s: any) => s.Resource)).toEqual(["arn:aws:s3:::weights", "arn:aws:s3:::weights/*"]);
+    await expectCredentialSecrets(run, "s3");
+    expect((await resolve<Record<string, string>>(run.one(SECRET, "s3-reader").props.stringData)).AWS_ENDPOINT_URL).toBe("https://s3.eu-west-1.amazonaws.com");
+  });
+
+  it("never grants the reader a write action", () => {
+    const doc = JSON.parse(bucketPolicyDocument("arn:aws:s3:::b", "reader"));
+    expect(JSON.stringify(doc)).not.toMatch(/Put|Delete|Abort/);
+  });
+});
+
+describe("MinIO model store", () => {
+  it("runs MinIO with a retained data volume, random secret root password and a setup Job", async () => {
+    const run = await runProgram(baseConfig());
+    const sts = run.one("kubernetes:apps/v1:StatefulSet", "minio");
+    expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
+    expect(sts.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("20Gi");
+    const root = run.one(SECRET, "minio-root");
+    expect(await isSecret(root.props.stringData)).toBe(true);
+    expect((await resolve<Record<string, string>>(root.props.stringData)).MINIO_ROOT_PASSWORD).toBe("generated-root-password");
+    expect(run.one("random:index/randomPassword:RandomPassword", "root-password").opts.protect).toBe(true);
+    const setup = run.one(JOB, "minio-setup");
+    expect(setup.inputs.spec.template.spec.containers[0].command[2]).toContain('mc mb --ignore-existing "local/llm-models"');
+    expect(allEnv(setup.inputs.spec.template.spec).filter((e: any) => /KEY|PASSWORD/.test(e.name)).every((e: any) => e.valueFrom?.secretKeyRef)).toBe(true);
+    await expectCredentialSecrets(run, "minio");
+    expect(JSON.parse(minioPolicy("b", "reader")).Statement[1].Action).toEqual(["s3:GetObject"]);
+  });
+});
+
+describe("mirror job", () => {
+  const mirrorOf = (run: Awaited<ReturnType<typeof runProgram>>): RecordedResource => run.byType(JOB).find((j) => j.name === "small-mirror")!;
+
+  it("downloads with the hf CLI, uploads with s5cmd and writes manifest.json last", async () => {
+    const run = await runProgram(baseConfig());
+    const job = mirrorOf(run);
+    expect(job.inputs.metadata.name).toBe("small-mirror-7ae55760");
+    const spec = job.inputs.spec;
+    expect(spec.backoffLimit).toBeGreaterThan(0);
+    expect(spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+    const pod = spec.template.spec;
+    expect(pod.initContainers.map((c: any) => c.name)).toEqual(["check", "download"]);
+    expect(pod.containers[0].name).toBe("upload");
+    const upload: string = pod.containers[0].command[2];
+    expect(upload.indexOf("manifest.json")).toBeGreaterThan(upload.indexOf('"/work/model/*"'));
+    expect(MIRROR_DOWNLOAD_PY).toContain('"/work/pip/bin/hf", "download"');
+    expect(MIRROR_DOWNLOAD_PY).toContain("already mirrored");
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
+      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+      expect(c.resources.requests).toBeDefined();
+    }
+    const env = allEnv(pod);
+    expect(env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "minio-writer")).toBe(true);
+    expect(env.find((e: any) => e.name === "HF_TOKEN")).toBeUndefined();
+  });
+
+  it("passes the HF token only by reference to the hf-token Secret", async () => {
+    const run = await runProgram({ ...baseConfig(), hfToken: "hf_secret_value" }, ["hfToken"]);
+    const tokenSecret = run.one(SECRET, "hf-token");
+    expect(await isSecret(tokenSecret.props.stringData)).toBe(true);
+    const env = allEnv(mirrorOf(run).inputs.spec.template.spec);
+    expect(env.find((e: any) => e.name === "HF_TOKEN")).toEqual({ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: "hf-token", key: "HF_TOKEN" } } });
+    const leaking = run.resources.filter((r) => r.name !== "hf-token" && JSON.stringify(r.inputs).includes("hf_secret_value"));
+    expect(leaking.map((r) => r.name)).toEqual([]);
+  });
+
+  it("is skipped for mirror: false models, which the engine loads from the Hub", async () => {
+    const raw = baseConfig();
+    (raw.models as Record<string, unknown>[])[0].mirror = false;
+    const run = await runProgram(raw);
+    expect(mirrorOf(run)).toBeUndefined();
+    const args = run.one("kubernetes:apps/v1:Deployment", "small-server").inputs.spec.template.spec.containers[0].args;
+    expect(args.slice(0, 3)).toEqual(["Qwen/Qwen2.5-0.5B-Instruct", "--revision", "7ae557604adf67be50417f59c2c2f167def9a775"]);
+    expect((await resolve(run.serving.catalog.small.uri)) as string).toBe("hf://Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775");
+  });
+
+  it("builds the upload command from the preload tuning", () => {
+    expect(mirrorUploadSh("--numworkers 8 cp --concurrency 4 --part-size 32")).toContain("s5cmd --endpoint-url \"$AWS_ENDPOINT_URL\" --numworkers 8 cp --concurrency 4 --part-size 32");
+    expect(mirrorJobSpec).toBeTypeOf("function");
+  });
+});
+
+describe("outputs", () => {
+  it("exports the catalog and an R2 monthly cost from the model sizes", async () => {
+    const raw = r2Config();
+    (raw.models as Record<string, unknown>[])[0].sizeGiB = 100;
+    const run = await runProgram(raw);
+    expect(await resolve(run.serving.catalog.small.uri)).toBe("s3://weights/models/Qwen/Qwen2.5-0.5B-Instruct/7ae557604adf67be50417f59c2c2f167def9a775");
+    expect(run.serving.monthlyStorageCostUsd).toBe(1.61);
+  });
+});
