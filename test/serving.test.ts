@@ -1,0 +1,223 @@
+import { describe, expect, it } from "vitest";
+import { STORAGE_STRATEGIES } from "../components/config/schema";
+import { parseStackConfig } from "../components/config/parse";
+import { sglangArgs } from "../components/engines/sglang";
+import { vllmArgs } from "../components/engines/vllm";
+import { deploymentStrategy } from "../components/serving/modelServer";
+import { estimateStartup } from "../components/serving/startup";
+import { baseConfig, runProgram } from "./harness";
+
+const ACCOUNT = "0123456789abcdef0123456789abcdef";
+const STORES: Record<string, Record<string, unknown>> = {
+  r2: { provider: "r2", bucket: "weights", r2: { accountId: ACCOUNT } },
+  s3: { provider: "s3", bucket: "weights", s3: { region: "eu-west-1" } },
+  minio: { provider: "minio", bucket: "weights" },
+};
+const WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"];
+const CREDENTIAL_NAME = /KEY|SECRET|TOKEN|PASSWORD/i;
+const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
+
+function rawFor(strategy: string, engine: string, store: string, model: Record<string, unknown> = {}) {
+  return baseConfig({
+    objectStore: STORES[store],
+    storage: { strategy },
+    models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, ...model }],
+  });
+}
+
+function podSpecOf(resource: { inputs: any }) {
+  return resource.inputs.spec.template.spec;
+}
+function containers(spec: any): any[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
+}
+
+const matrix = STORAGE_STRATEGIES.flatMap((strategy) => ["vllm", "sglang"].flatMap((engine) => Object.keys(STORES).map((store) => [strategy, engine, store] as const)));
+
+describe.each(matrix)("%s × %s × %s", (strategy, engine, store) => {
+  it("serves with GPU limits = requests, probes within budget, no inline credentials", async () => {
+    const run = await runProgram(rawFor(strategy, engine, store));
+    const server = run.resources.find((r) => r.name === "m-server")!;
+    expect(server.type).toBe(strategy === "localPath" ? "kubernetes:apps/v1:StatefulSet" : "kubernetes:apps/v1:Deployment");
+    const spec = podSpecOf(server);
+    const main = spec.containers[0];
+    expect(main.resources.requests["nvidia.com/gpu"]).toBe("1");
+    expect(main.resources.limits["nvidia.com/gpu"]).toBe("1");
+    expect(main.startupProbe.httpGet.path).toBe("/health");
+    expect(main.readinessProbe.httpGet.path).toBe("/health");
+    const annotations = server.inputs.spec.template.metadata.annotations;
+    expect(Number(annotations["llm-serving.io/startup-budget-seconds"])).toBeGreaterThanOrEqual(Number(annotations["llm-serving.io/load-estimate-seconds"]));
+    expect(main.startupProbe.periodSeconds * main.startupProbe.failureThreshold).toBe(Number(annotations["llm-serving.io/startup-budget-seconds"]));
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(main.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
+
+    for (const workload of run.resources.filter((r) => WORKLOADS.includes(r.type))) {
+      for (const c of containers(podSpecOf(workload))) {
+        for (const env of c.env ?? []) {
+          if (CREDENTIAL_NAME.test(env.name)) expect(env.valueFrom?.secretKeyRef, `${workload.name}/${c.name}/${env.name}`).toBeDefined();
+        }
+        expect(c.securityContext?.allowPrivilegeEscalation, `${workload.name}/${c.name}`).toBe(false);
+      }
+    }
+    const loads = engine === "vllm" ? main.args[0] : main.args[main.args.indexOf("--model-path") + 1];
+    if (strategy === "s3Streaming") {
+      expect(loads).toBe(`s3://weights/models/Qwen/Qwen2.5-7B-Instruct/${REV}`);
+      expect(main.args).toContain("runai_streamer");
+      expect(main.env).toContainEqual({ name: "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING", value: store === "s3" ? "1" : "0" });
+      expect(main.env.find((e: any) => e.name === "AWS_ENDPOINT_URL").valueFrom.secretKeyRef.name).toBe(`${store}-reader`);
+    } else {
+      expect(loads).toBe(strategy === "fluid" ? "/models" : `/models/Qwen/Qwen2.5-7B-Instruct/${REV}`);
+      expect(main.volumeMounts.find((m: any) => m.mountPath === "/models").readOnly).toBe(true);
+    }
+  });
+});
+
+describe("storage strategies", () => {
+  it("hostPath: DirectoryOrCreate, a pinned verifying preload Job, read-only mounts", async () => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio"));
+    const job = run.one("kubernetes:batch/v1:Job", "m-preload");
+    const pod = podSpecOf(job);
+    expect(pod.volumes[0].hostPath).toEqual({ path: "/var/lib/llm-models", type: "DirectoryOrCreate" });
+    expect(pod.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
+    expect(pod.containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+    expect(job.inputs.spec.parallelism).toBe(1);
+    const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
+    expect(server.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
+    expect(server.initContainers[0].command[2]).toContain(".verified");
+    expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.strategy).toEqual({ type: "Recreate" });
+  });
+
+  it("localPath: a StatefulSet with one RWO claim per pod, filled and verified by an init container", async () => {
+    const run = await runProgram(rawFor("localPath", "vllm", "minio"));
+    const sts = run.one("kubernetes:apps/v1:StatefulSet", "m-server");
+    expect(sts.inputs.spec.volumeClaimTemplates[0].spec).toMatchObject({ accessModes: ["ReadWriteOnce"], storageClassName: "local-path", resources: { requests: { storage: "21Gi" } } });
+    expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
+    expect(podSpecOf(sts).initContainers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+  });
+
+  it("longhorn: one retained RWX claim on a Retain StorageClass, filled once, spread replicas", async () => {
+    const run = await runProgram(rawFor("longhorn", "vllm", "minio", { replicas: 3 }));
+    const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "longhorn-models");
+    expect(sc.inputs).toMatchObject({ provisioner: "driver.longhorn.io", reclaimPolicy: "Retain", parameters: { numberOfReplicas: "2", dataLocality: "best-effort" } });
+    const claim = run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-weights");
+    expect(claim.inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(claim.opts.retainOnDelete).toBe(true);
+    const deployment = run.one("kubernetes:apps/v1:Deployment", "m-server");
+    expect(deployment.inputs.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    expect(podSpecOf(deployment).topologySpreadConstraints[0].topologyKey).toBe("kubernetes.io/hostname");
+    expect(run.one("kubernetes:policy/v1:PodDisruptionBudget", "m-pdb").inputs.spec.maxUnavailable).toBe(1);
+    expect(run.byType("kubernetes:batch/v1:Job").filter((j) => j.name === "m-preload")).toHaveLength(1);
+  });
+
+  it("fluid: Dataset with encryptOptions only, AlluxioRuntime quota from size, DataLoad, cache-node affinity", async () => {
+    const run = await runProgram(rawFor("fluid", "vllm", "r2"));
+    const dataset = run.one("kubernetes:data.fluid.io/v1alpha1:Dataset", "m-dataset");
+    const mount = dataset.inputs.spec.mounts[0];
+    expect(mount.mountPoint).toBe(`s3://weights/models/Qwen/Qwen2.5-7B-Instruct/${REV}/`);
+    expect(mount.options["alluxio.underfs.s3.endpoint"]).toBe(`https://${ACCOUNT}.r2.cloudflarestorage.com`);
+    expect(Object.keys(mount.options).some((k) => /secret|accessKey/i.test(k))).toBe(false);
+    expect(mount.encryptOptions.map((o: any) => o.valueFrom.secretKeyRef)).toEqual([
+      { name: "r2-reader", key: "AWS_ACCESS_KEY_ID" },
+      { name: "r2-reader", key: "AWS_SECRET_ACCESS_KEY" },
+    ]);
+    const runtime = run.one("kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime", "m-runtime");
+    expect(runtime.inputs.spec.tieredstore.levels[0]).toMatchObject({ mediumtype: "SSD", quota: "18Gi" });
+    expect(run.one("kubernetes:data.fluid.io/v1alpha1:DataLoad", "m-dataload").inputs.spec.dataset).toEqual({ name: "m-weights", namespace: "llm" });
+    const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
+    expect(server.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]).toEqual({
+      key: "fluid.io/s-llm-m-weights",
+      operator: "In",
+      values: ["true"],
+    });
+    expect(server.volumes.find((v: any) => v.name === "models").persistentVolumeClaim).toEqual({ claimName: "m-weights", readOnly: true });
+    expect(podSpecOf(run.one("kubernetes:batch/v1:Job", "m-verify")).containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+  });
+
+  it("juicefs: Redis with AOF, noeviction, a PVC and a random password from a Secret; CSI StorageClass; RWX claims", async () => {
+    const run = await runProgram(rawFor("juicefs", "sglang", "r2", { replicas: 2, sglang: { hicache: { storageBackend: "file" } } }));
+    const redis = run.one("kubernetes:apps/v1:StatefulSet", "juicefs-redis");
+    const container = podSpecOf(redis).containers[0];
+    expect(container.args).toEqual(expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction", "--requirepass", "$(REDIS_PASSWORD)"]));
+    expect(container.env[0].valueFrom.secretKeyRef).toEqual({ name: "juicefs-redis", key: "REDIS_PASSWORD" });
+    expect(redis.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("10Gi");
+    expect(redis.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
+    const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models");
+    expect(sc.inputs.provisioner).toBe("csi.juicefs.com");
+    expect(sc.inputs.mountOptions).toEqual(["cache-dir=/var/jfsCache", "cache-size=204800", "backup-meta=0"]);
+    expect(sc.inputs.parameters["csi.storage.k8s.io/node-publish-secret-name"]).toBe("juicefs-llm-models");
+    expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-weights").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-kv-cache").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(podSpecOf(run.one("kubernetes:batch/v1:Job", "m-warmup")).containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+  });
+
+  it("juicefs on MinIO keeps metadata backups on (only R2 needs backup-meta=0)", async () => {
+    const run = await runProgram(rawFor("juicefs", "vllm", "minio"));
+    expect(run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models").inputs.mountOptions).not.toContain("backup-meta=0");
+  });
+
+  it("s3Streaming: no volume, a manifest check before the engine streams", async () => {
+    const run = await runProgram(rawFor("s3Streaming", "vllm", "r2", { gpus: 2 }));
+    const spec = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
+    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "tmp"]);
+    expect(spec.initContainers[0].command[2]).toContain("manifest.json");
+    expect(spec.containers[0].args).toContain('{"concurrency":16,"distributed":true}');
+    expect(spec.volumes.find((v: any) => v.name === "dshm").emptyDir).toEqual({ medium: "Memory", sizeLimit: "16Gi" });
+  });
+});
+
+describe("engines", () => {
+  const model = parseStackConfig(
+    baseConfig({ models: [{ name: "m", huggingFace: "a/b", engine: "sglang", sizeGiB: 8, gpus: 2, maxModelLen: 4096, gpuMemoryUtilization: 0.85, extraArgs: ["--enable-metrics"], sglang: { hicache: { ratio: 2, memLayout: "page_first", storageBackend: "file", prefetchPolicy: "timeout", extraConfig: { a: 1 } } } }] }),
+  ).models[0];
+
+  it.each([
+    [
+      "vllm from a path",
+      vllmArgs({ model: { ...model, sglang: undefined }, source: { kind: "path", path: "/models/a/b/main" } }),
+      ["/models/a/b/main", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "m", "--tensor-parallel-size", "2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.85", "--enable-metrics"],
+    ],
+    [
+      "vllm from the Hub",
+      vllmArgs({ model: { ...model, maxModelLen: undefined, gpuMemoryUtilization: undefined, extraArgs: [] }, source: { kind: "huggingFace", repo: "a/b", revision: "main" } }),
+      ["a/b", "--revision", "main", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "m", "--tensor-parallel-size", "2", "--download-dir", "/cache/huggingface/hub"],
+    ],
+    [
+      "sglang from a path with HiCache",
+      sglangArgs({ model, source: { kind: "path", path: "/models/a/b/main" } }),
+      [
+        "-m", "sglang.launch_server", "--model-path", "/models/a/b/main", "--host", "0.0.0.0", "--port", "30000", "--served-model-name", "m", "--tp-size", "2",
+        "--context-length", "4096", "--mem-fraction-static", "0.85",
+        "--enable-hierarchical-cache", "--hicache-write-policy", "write_through", "--hicache-ratio", "2", "--hicache-mem-layout", "page_first",
+        "--hicache-storage-backend", "file", "--hicache-storage-prefetch-policy", "timeout", "--hicache-storage-backend-extra-config", '{"a":1}',
+        "--enable-metrics",
+      ],
+    ],
+  ])("%s", (_name, actual, expected) => {
+    expect(actual).toEqual(expected);
+  });
+});
+
+describe("startup budget", () => {
+  const model = parseStackConfig(baseConfig({ models: [{ name: "m", huggingFace: "a/b", engine: "vllm", sizeGiB: 140 }] })).models[0];
+
+  it("follows the documented formula and never goes below the minimum", () => {
+    const e = estimateStartup(model, { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 }, 120, false);
+    expect(e.loadSeconds).toBe(478);
+    expect(e.budgetSeconds).toBe(1200);
+    expect(e.coldStartSeconds).toBe(717 + 478 + 120);
+    expect(e.warmStartSeconds).toBe(144 + 120);
+    const small = estimateStartup({ ...model, sizeGiB: 1 }, { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 }, 120, false);
+    expect(small.budgetSeconds).toBe(300);
+  });
+
+  it("honours overrides and adds in-pod fills to the await timeout", () => {
+    const e = estimateStartup({ ...model, startup: { budgetSeconds: 905 } }, { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 }, 120, true);
+    expect(e.budgetSeconds).toBe(910);
+    expect(e.awaitSeconds).toBe(717 + 910 + 300);
+  });
+
+  it("rolls without a spare GPU", () => {
+    expect(deploymentStrategy({ ...model, replicas: 1 }, true)).toEqual({ type: "Recreate" });
+    expect(deploymentStrategy({ ...model, replicas: 2 }, false)).toEqual({ type: "Recreate" });
+  });
+});
