@@ -58,17 +58,26 @@ export class LlmServing extends pulumi.ComponentResource {
   constructor(name: string, args: LlmServingArgs, opts?: pulumi.ComponentResourceOptions) {
     const { config } = args;
     const kube = config.kubernetes;
-    const provider = new k8s.Provider(`${name}-kubernetes`, {
-      ...(kube.context ? { context: kube.context } : {}),
-      ...(kube.renderYamlTo ? { renderYamlToDirectory: kube.renderYamlTo } : {}),
-    }, opts?.parent ? { parent: opts.parent } : {});
+    const provider = new k8s.Provider(
+      `${name}-kubernetes`,
+      {
+        ...(kube.context ? { context: kube.context } : {}),
+        ...(kube.renderYamlTo ? { renderYamlToDirectory: kube.renderYamlTo } : {}),
+      },
+      opts?.parent ? { parent: opts.parent } : {},
+    );
     super("llm-serving:index:LlmServing", name, {}, { ...opts, providers: { ...(opts?.providers as object), kubernetes: provider } });
     const child = { parent: this };
 
     const namespace = kube.createNamespace
       ? new k8s.core.v1.Namespace(
           "namespace",
-          { metadata: { name: kube.namespace, labels: { ...labels(kube.namespace, "namespace"), "pod-security.kubernetes.io/warn": "restricted" } } },
+          {
+            metadata: {
+              name: kube.namespace,
+              labels: { ...labels(kube.namespace, "namespace"), "pod-security.kubernetes.io/warn": "restricted" },
+            },
+          },
           // Deleting a namespace deletes its claims (caches, Redis metadata, MinIO data): never do it.
           { ...child, retainOnDelete: true },
         ).metadata.name
@@ -87,7 +96,10 @@ export class LlmServing extends pulumi.ComponentResource {
     const hfTokenSecret = args.hfToken
       ? new k8s.core.v1.Secret(
           "hf-token",
-          { metadata: { name: "hf-token", namespace, labels: labels("hf-token", "credentials") }, stringData: { HF_TOKEN: pulumi.secret(args.hfToken) } },
+          {
+            metadata: { name: "hf-token", namespace, labels: labels("hf-token", "credentials") },
+            stringData: { HF_TOKEN: pulumi.secret(args.hfToken) },
+          },
           child,
         ).metadata.name
       : undefined;
@@ -99,7 +111,11 @@ export class LlmServing extends pulumi.ComponentResource {
       const engine = engines[model.engine];
       let plan: ServingPlan;
       if (model.mirror) {
-        const mirror = new ModelMirror(model.name, { model, store, cluster, preload: config.storage.preload, scriptsConfigMap: scripts.metadata.name, hfTokenSecret }, child);
+        const mirror = new ModelMirror(
+          model.name,
+          { model, store, cluster, preload: config.storage.preload, scriptsConfigMap: scripts.metadata.name, hfTokenSecret },
+          child,
+        );
         const cache = strategy.createModelCache(
           model.name,
           {
@@ -114,10 +130,22 @@ export class LlmServing extends pulumi.ComponentResource {
           child,
         );
         plan = cache.plan;
-        this.catalog[model.name] = { uri: mirror.uri, huggingFace: model.huggingFace, revision: model.revision, sizeGiB: model.sizeGiB, mirrored: true };
+        this.catalog[model.name] = {
+          uri: mirror.uri,
+          huggingFace: model.huggingFace,
+          revision: model.revision,
+          sizeGiB: model.sizeGiB,
+          mirrored: true,
+        };
       } else {
         plan = directFromHubPlan(model);
-        this.catalog[model.name] = { uri: `hf://${model.huggingFace}@${model.revision}`, huggingFace: model.huggingFace, revision: model.revision, sizeGiB: model.sizeGiB, mirrored: false };
+        this.catalog[model.name] = {
+          uri: `hf://${model.huggingFace}@${model.revision}`,
+          huggingFace: model.huggingFace,
+          revision: model.revision,
+          sizeGiB: model.sizeGiB,
+          mirrored: false,
+        };
       }
       const server = new ModelServer(model.name, { model, engine, plan, cluster, hfTokenSecret }, child);
       this.models[model.name] = {
@@ -142,4 +170,3 @@ export class LlmServing extends pulumi.ComponentResource {
     this.registerOutputs({ bucket: this.bucket, endpoint: this.endpoint, models: this.models, catalog: this.catalog });
   }
 }
-

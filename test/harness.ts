@@ -50,9 +50,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
 
 /** Pulumi config map for a raw namespace object (structured values as JSON strings). */
 export function toPulumiConfig(raw: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(raw).map(([k, v]) => [`llm-serving:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`llm-serving:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
 export async function runProgram(raw: Record<string, unknown>, secretKeys: string[] = []): Promise<ProgramRun> {
@@ -69,13 +67,22 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
     "test",
     true,
   );
-  pulumi.runtime.setAllConfig(toPulumiConfig(raw), secretKeys.map((k) => `llm-serving:${k}`));
+  pulumi.runtime.setAllConfig(
+    toPulumiConfig(raw),
+    secretKeys.map((k) => `llm-serving:${k}`),
+  );
 
   const recorded: Omit<RecordedResource, "inputs">[] = [];
   const keys = new WeakMap<pulumi.Resource, string>();
   const record: pulumi.ResourceTransformation = (args) => {
     keys.set(args.resource, `${args.type}::${args.name}`);
-    recorded.push({ type: args.type, name: args.name, props: args.props as Record<string, any>, opts: args.opts, parent: args.opts.parent ? keys.get(args.opts.parent) : undefined });
+    recorded.push({
+      type: args.type,
+      name: args.name,
+      props: args.props as Record<string, any>,
+      opts: args.opts,
+      parent: args.opts.parent ? keys.get(args.opts.parent) : undefined,
+    });
     return undefined;
   };
   const root = new pulumi.ComponentResource("test:index:Root", "root", {}, { transformations: [record] });
@@ -103,7 +110,13 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
     byType: (type) => resources.filter((r) => r.type === type),
     one(type, name) {
       const found = resources.find((r) => r.type === type && r.name === name);
-      if (!found) throw new Error(`no ${type} named ${name}; have: ${resources.filter((r) => r.type === type).map((r) => r.name).join(", ")}`);
+      if (!found)
+        throw new Error(
+          `no ${type} named ${name}; have: ${resources
+            .filter((r) => r.type === type)
+            .map((r) => r.name)
+            .join(", ")}`,
+        );
       return found;
     },
   };
@@ -156,7 +169,15 @@ export function baseConfig(overrides: Record<string, unknown> = {}): Record<stri
     kubernetes: { namespace: "llm" },
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy: "hostPath" },
-    models: [{ name: "small", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: "7ae557604adf67be50417f59c2c2f167def9a775", engine: "vllm", sizeGiB: 1 }],
+    models: [
+      {
+        name: "small",
+        huggingFace: "Qwen/Qwen2.5-0.5B-Instruct",
+        revision: "7ae557604adf67be50417f59c2c2f167def9a775",
+        engine: "vllm",
+        sizeGiB: 1,
+      },
+    ],
     ...overrides,
   };
 }

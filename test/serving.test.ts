@@ -32,7 +32,9 @@ function containers(spec: any): any[] {
   return [...(spec.initContainers ?? []), ...spec.containers];
 }
 
-const matrix = STORAGE_STRATEGIES.flatMap((strategy) => ["vllm", "sglang"].flatMap((engine) => Object.keys(STORES).map((store) => [strategy, engine, store] as const)));
+const matrix = STORAGE_STRATEGIES.flatMap((strategy) =>
+  ["vllm", "sglang"].flatMap((engine) => Object.keys(STORES).map((store) => [strategy, engine, store] as const)),
+);
 
 describe.each(matrix)("%s × %s × %s", (strategy, engine, store) => {
   it("serves with GPU limits = requests, probes within budget, no inline credentials", async () => {
@@ -46,10 +48,18 @@ describe.each(matrix)("%s × %s × %s", (strategy, engine, store) => {
     expect(main.startupProbe.httpGet.path).toBe("/health");
     expect(main.readinessProbe.httpGet.path).toBe("/health");
     const annotations = server.inputs.spec.template.metadata.annotations;
-    expect(Number(annotations["llm-serving.io/startup-budget-seconds"])).toBeGreaterThanOrEqual(Number(annotations["llm-serving.io/load-estimate-seconds"]));
-    expect(main.startupProbe.periodSeconds * main.startupProbe.failureThreshold).toBe(Number(annotations["llm-serving.io/startup-budget-seconds"]));
+    expect(Number(annotations["llm-serving.io/startup-budget-seconds"])).toBeGreaterThanOrEqual(
+      Number(annotations["llm-serving.io/load-estimate-seconds"]),
+    );
+    expect(main.startupProbe.periodSeconds * main.startupProbe.failureThreshold).toBe(
+      Number(annotations["llm-serving.io/startup-budget-seconds"]),
+    );
     expect(spec.automountServiceAccountToken).toBe(false);
-    expect(main.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, seccompProfile: { type: "RuntimeDefault" } });
+    expect(main.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
 
     for (const workload of run.resources.filter((r) => WORKLOADS.includes(r.type))) {
       for (const c of containers(podSpecOf(workload))) {
@@ -90,7 +100,11 @@ describe("storage strategies", () => {
   it("localPath: a StatefulSet with one RWO claim per pod, filled and verified by an init container", async () => {
     const run = await runProgram(rawFor("localPath", "vllm", "minio"));
     const sts = run.one("kubernetes:apps/v1:StatefulSet", "m-server");
-    expect(sts.inputs.spec.volumeClaimTemplates[0].spec).toMatchObject({ accessModes: ["ReadWriteOnce"], storageClassName: "local-path", resources: { requests: { storage: "21Gi" } } });
+    expect(sts.inputs.spec.volumeClaimTemplates[0].spec).toMatchObject({
+      accessModes: ["ReadWriteOnce"],
+      storageClassName: "local-path",
+      resources: { requests: { storage: "21Gi" } },
+    });
     expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
     expect(podSpecOf(sts).initContainers[0].command[2]).toContain("sha256sum -c manifest.sha256");
   });
@@ -98,7 +112,11 @@ describe("storage strategies", () => {
   it("longhorn: one retained RWX claim on a Retain StorageClass, filled once, spread replicas", async () => {
     const run = await runProgram(rawFor("longhorn", "vllm", "minio", { replicas: 3 }));
     const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "longhorn-models");
-    expect(sc.inputs).toMatchObject({ provisioner: "driver.longhorn.io", reclaimPolicy: "Retain", parameters: { numberOfReplicas: "2", dataLocality: "best-effort" } });
+    expect(sc.inputs).toMatchObject({
+      provisioner: "driver.longhorn.io",
+      reclaimPolicy: "Retain",
+      parameters: { numberOfReplicas: "2", dataLocality: "best-effort" },
+    });
     const claim = run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-weights");
     expect(claim.inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
     expect(claim.opts.retainOnDelete).toBe(true);
@@ -122,7 +140,10 @@ describe("storage strategies", () => {
     ]);
     const runtime = run.one("kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime", "m-runtime");
     expect(runtime.inputs.spec.tieredstore.levels[0]).toMatchObject({ mediumtype: "SSD", quota: "18Gi" });
-    expect(run.one("kubernetes:data.fluid.io/v1alpha1:DataLoad", "m-dataload").inputs.spec.dataset).toEqual({ name: "m-weights", namespace: "llm" });
+    expect(run.one("kubernetes:data.fluid.io/v1alpha1:DataLoad", "m-dataload").inputs.spec.dataset).toEqual({
+      name: "m-weights",
+      namespace: "llm",
+    });
     const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
     expect(server.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]).toEqual({
       key: "fluid.io/s-llm-m-weights",
@@ -137,7 +158,9 @@ describe("storage strategies", () => {
     const run = await runProgram(rawFor("juicefs", "sglang", "r2", { replicas: 2, sglang: { hicache: { storageBackend: "file" } } }));
     const redis = run.one("kubernetes:apps/v1:StatefulSet", "juicefs-redis");
     const container = podSpecOf(redis).containers[0];
-    expect(container.args).toEqual(expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction", "--requirepass", "$(REDIS_PASSWORD)"]));
+    expect(container.args).toEqual(
+      expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction", "--requirepass", "$(REDIS_PASSWORD)"]),
+    );
     expect(container.env[0].valueFrom.secretKeyRef).toEqual({ name: "juicefs-redis", key: "REDIS_PASSWORD" });
     expect(redis.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("10Gi");
     expect(redis.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
@@ -167,28 +190,101 @@ describe("storage strategies", () => {
 
 describe("engines", () => {
   const model = parseStackConfig(
-    baseConfig({ models: [{ name: "m", huggingFace: "a/b", engine: "sglang", sizeGiB: 8, gpus: 2, maxModelLen: 4096, gpuMemoryUtilization: 0.85, extraArgs: ["--enable-metrics"], sglang: { hicache: { ratio: 2, memLayout: "page_first", storageBackend: "file", prefetchPolicy: "timeout", extraConfig: { a: 1 } } } }] }),
+    baseConfig({
+      models: [
+        {
+          name: "m",
+          huggingFace: "a/b",
+          engine: "sglang",
+          sizeGiB: 8,
+          gpus: 2,
+          maxModelLen: 4096,
+          gpuMemoryUtilization: 0.85,
+          extraArgs: ["--enable-metrics"],
+          sglang: {
+            hicache: { ratio: 2, memLayout: "page_first", storageBackend: "file", prefetchPolicy: "timeout", extraConfig: { a: 1 } },
+          },
+        },
+      ],
+    }),
   ).models[0];
 
   it.each([
     [
       "vllm from a path",
       vllmArgs({ model: { ...model, sglang: undefined }, source: { kind: "path", path: "/models/a/b/main" } }),
-      ["/models/a/b/main", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "m", "--tensor-parallel-size", "2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.85", "--enable-metrics"],
+      [
+        "/models/a/b/main",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--served-model-name",
+        "m",
+        "--tensor-parallel-size",
+        "2",
+        "--max-model-len",
+        "4096",
+        "--gpu-memory-utilization",
+        "0.85",
+        "--enable-metrics",
+      ],
     ],
     [
       "vllm from the Hub",
-      vllmArgs({ model: { ...model, maxModelLen: undefined, gpuMemoryUtilization: undefined, extraArgs: [] }, source: { kind: "huggingFace", repo: "a/b", revision: "main" } }),
-      ["a/b", "--revision", "main", "--host", "0.0.0.0", "--port", "8000", "--served-model-name", "m", "--tensor-parallel-size", "2", "--download-dir", "/cache/huggingface/hub"],
+      vllmArgs({
+        model: { ...model, maxModelLen: undefined, gpuMemoryUtilization: undefined, extraArgs: [] },
+        source: { kind: "huggingFace", repo: "a/b", revision: "main" },
+      }),
+      [
+        "a/b",
+        "--revision",
+        "main",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--served-model-name",
+        "m",
+        "--tensor-parallel-size",
+        "2",
+        "--download-dir",
+        "/cache/huggingface/hub",
+      ],
     ],
     [
       "sglang from a path with HiCache",
       sglangArgs({ model, source: { kind: "path", path: "/models/a/b/main" } }),
       [
-        "-m", "sglang.launch_server", "--model-path", "/models/a/b/main", "--host", "0.0.0.0", "--port", "30000", "--served-model-name", "m", "--tp-size", "2",
-        "--context-length", "4096", "--mem-fraction-static", "0.85",
-        "--enable-hierarchical-cache", "--hicache-write-policy", "write_through", "--hicache-ratio", "2", "--hicache-mem-layout", "page_first",
-        "--hicache-storage-backend", "file", "--hicache-storage-prefetch-policy", "timeout", "--hicache-storage-backend-extra-config", '{"a":1}',
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/models/a/b/main",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "30000",
+        "--served-model-name",
+        "m",
+        "--tp-size",
+        "2",
+        "--context-length",
+        "4096",
+        "--mem-fraction-static",
+        "0.85",
+        "--enable-hierarchical-cache",
+        "--hicache-write-policy",
+        "write_through",
+        "--hicache-ratio",
+        "2",
+        "--hicache-mem-layout",
+        "page_first",
+        "--hicache-storage-backend",
+        "file",
+        "--hicache-storage-prefetch-policy",
+        "timeout",
+        "--hicache-storage-backend-extra-config",
+        '{"a":1}',
         "--enable-metrics",
       ],
     ],
@@ -211,7 +307,12 @@ describe("startup budget", () => {
   });
 
   it("honours overrides and adds in-pod fills to the await timeout", () => {
-    const e = estimateStartup({ ...model, startup: { budgetSeconds: 905 } }, { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 }, 120, true);
+    const e = estimateStartup(
+      { ...model, startup: { budgetSeconds: 905 } },
+      { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 },
+      120,
+      true,
+    );
     expect(e.budgetSeconds).toBe(910);
     expect(e.awaitSeconds).toBe(717 + 910 + 300);
   });

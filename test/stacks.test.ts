@@ -40,7 +40,9 @@ describe("repo stack files", () => {
     const container = sglang.inputs.spec.template.spec.containers[0];
     expect(container.args).toContain("--enable-hierarchical-cache");
     expect(container.env).toContainEqual({ name: "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR", value: "/kv-cache" });
-    expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "qwen2-5-7b-instruct-kv-cache").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
+    expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "qwen2-5-7b-instruct-kv-cache").inputs.spec.accessModes).toEqual([
+      "ReadWriteMany",
+    ]);
     expect(run.byType("kubernetes:policy/v1:PodDisruptionBudget")).toHaveLength(2);
   });
 });

@@ -7,8 +7,10 @@ import { minioPolicy } from "../components/store/minio";
 import { baseConfig, isSecret, resolve, runProgram, RecordedResource } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
-const r2Config = (r2: Record<string, unknown> = {}) => baseConfig({ objectStore: { provider: "r2", bucket: "weights", r2: { accountId: ACCOUNT, ...r2 } } });
-const s3Config = (s3: Record<string, unknown> = {}) => baseConfig({ objectStore: { provider: "s3", bucket: "weights", s3: { region: "eu-west-1", ...s3 } } });
+const r2Config = (r2: Record<string, unknown> = {}) =>
+  baseConfig({ objectStore: { provider: "r2", bucket: "weights", r2: { accountId: ACCOUNT, ...r2 } } });
+const s3Config = (s3: Record<string, unknown> = {}) =>
+  baseConfig({ objectStore: { provider: "s3", bucket: "weights", s3: { region: "eu-west-1", ...s3 } } });
 const SECRET = "kubernetes:core/v1:Secret";
 const JOB = "kubernetes:batch/v1:Job";
 
@@ -42,8 +44,12 @@ describe("R2 model store", () => {
     const writer = run.one("cloudflare:index/apiToken:ApiToken", "writer-token");
     expect(JSON.parse(reader.inputs.policies[0].resources)).toEqual({ [key]: "*" });
     expect(JSON.parse(writer.inputs.policies[0].resources)).toEqual({ [key]: "*" });
-    expect(reader.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual(["6a018a9f2fc74eb6b293b0c548f38b39"]);
-    expect(writer.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual(["2efd5506f9c8494dacb1fa10a3e7d5b6"]);
+    expect(reader.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual([
+      "6a018a9f2fc74eb6b293b0c548f38b39",
+    ]);
+    expect(writer.inputs.policies.flatMap((p: any) => p.permissionGroups.map((g: any) => g.id))).toEqual([
+      "2efd5506f9c8494dacb1fa10a3e7d5b6",
+    ]);
   });
 
   it("derives S3 credentials from the token: id, and sha256 of the value, both secret", async () => {
@@ -84,14 +90,19 @@ describe("AWS S3 model store", () => {
       restrictPublicBuckets: true,
     });
     expect(run.one("aws:s3/bucketVersioning:BucketVersioning", "versioning").inputs.versioningConfiguration.status).toBe("Enabled");
-    expect(run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lifecycle").inputs.rules[0].abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 7 });
+    expect(
+      run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "lifecycle").inputs.rules[0]
+        .abortIncompleteMultipartUpload,
+    ).toEqual({ daysAfterInitiation: 7 });
     const readerPolicy = JSON.parse(run.one("aws:iam/userPolicy:UserPolicy", "reader-policy").inputs.policy);
     const writerPolicy = JSON.parse(run.one("aws:iam/userPolicy:UserPolicy", "writer-policy").inputs.policy);
     expect(readerPolicy.Statement[1].Action).toEqual(["s3:GetObject"]);
     expect(writerPolicy.Statement[1].Action).toContain("s3:PutObject");
     expect(readerPolicy.Statement.flatMap((s: any) => s.Resource)).toEqual(["arn:aws:s3:::weights", "arn:aws:s3:::weights/*"]);
     await expectCredentialSecrets(run, "s3");
-    expect((await resolve<Record<string, string>>(run.one(SECRET, "s3-reader").props.stringData)).AWS_ENDPOINT_URL).toBe("https://s3.eu-west-1.amazonaws.com");
+    expect((await resolve<Record<string, string>>(run.one(SECRET, "s3-reader").props.stringData)).AWS_ENDPOINT_URL).toBe(
+      "https://s3.eu-west-1.amazonaws.com",
+    );
   });
 
   it("never grants the reader a write action", () => {
@@ -112,14 +123,19 @@ describe("MinIO model store", () => {
     expect(run.one("random:index/randomPassword:RandomPassword", "root-password").opts.protect).toBe(true);
     const setup = run.one(JOB, "minio-setup");
     expect(setup.inputs.spec.template.spec.containers[0].command[2]).toContain('mc mb --ignore-existing "local/llm-models"');
-    expect(allEnv(setup.inputs.spec.template.spec).filter((e: any) => /KEY|PASSWORD/.test(e.name)).every((e: any) => e.valueFrom?.secretKeyRef)).toBe(true);
+    expect(
+      allEnv(setup.inputs.spec.template.spec)
+        .filter((e: any) => /KEY|PASSWORD/.test(e.name))
+        .every((e: any) => e.valueFrom?.secretKeyRef),
+    ).toBe(true);
     await expectCredentialSecrets(run, "minio");
     expect(JSON.parse(minioPolicy("b", "reader")).Statement[1].Action).toEqual(["s3:GetObject"]);
   });
 });
 
 describe("mirror job", () => {
-  const mirrorOf = (run: Awaited<ReturnType<typeof runProgram>>): RecordedResource => run.byType(JOB).find((j) => j.name === "small-mirror")!;
+  const mirrorOf = (run: Awaited<ReturnType<typeof runProgram>>): RecordedResource =>
+    run.byType(JOB).find((j) => j.name === "small-mirror")!;
 
   it("downloads with the hf CLI, uploads with s5cmd and writes manifest.json last", async () => {
     const run = await runProgram(baseConfig());
@@ -141,7 +157,9 @@ describe("mirror job", () => {
       expect(c.resources.requests).toBeDefined();
     }
     const env = allEnv(pod);
-    expect(env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "minio-writer")).toBe(true);
+    expect(env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "minio-writer")).toBe(
+      true,
+    );
     expect(env.find((e: any) => e.name === "HF_TOKEN")).toBeUndefined();
   });
 
@@ -150,7 +168,10 @@ describe("mirror job", () => {
     const tokenSecret = run.one(SECRET, "hf-token");
     expect(await isSecret(tokenSecret.props.stringData)).toBe(true);
     const env = allEnv(mirrorOf(run).inputs.spec.template.spec);
-    expect(env.find((e: any) => e.name === "HF_TOKEN")).toEqual({ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: "hf-token", key: "HF_TOKEN" } } });
+    expect(env.find((e: any) => e.name === "HF_TOKEN")).toEqual({
+      name: "HF_TOKEN",
+      valueFrom: { secretKeyRef: { name: "hf-token", key: "HF_TOKEN" } },
+    });
     const leaking = run.resources.filter((r) => r.name !== "hf-token" && JSON.stringify(r.inputs).includes("hf_secret_value"));
     expect(leaking.map((r) => r.name)).toEqual([]);
   });
@@ -162,11 +183,15 @@ describe("mirror job", () => {
     expect(mirrorOf(run)).toBeUndefined();
     const args = run.one("kubernetes:apps/v1:Deployment", "small-server").inputs.spec.template.spec.containers[0].args;
     expect(args.slice(0, 3)).toEqual(["Qwen/Qwen2.5-0.5B-Instruct", "--revision", "7ae557604adf67be50417f59c2c2f167def9a775"]);
-    expect((await resolve(run.serving.catalog.small.uri)) as string).toBe("hf://Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775");
+    expect((await resolve(run.serving.catalog.small.uri)) as string).toBe(
+      "hf://Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775",
+    );
   });
 
   it("builds the upload command from the preload tuning", () => {
-    expect(mirrorUploadSh("--numworkers 8 cp --concurrency 4 --part-size 32")).toContain("s5cmd --endpoint-url \"$AWS_ENDPOINT_URL\" --numworkers 8 cp --concurrency 4 --part-size 32");
+    expect(mirrorUploadSh("--numworkers 8 cp --concurrency 4 --part-size 32")).toContain(
+      's5cmd --endpoint-url "$AWS_ENDPOINT_URL" --numworkers 8 cp --concurrency 4 --part-size 32',
+    );
     expect(mirrorJobSpec).toBeTypeOf("function");
   });
 });
@@ -176,7 +201,9 @@ describe("outputs", () => {
     const raw = r2Config();
     (raw.models as Record<string, unknown>[])[0].sizeGiB = 100;
     const run = await runProgram(raw);
-    expect(await resolve(run.serving.catalog.small.uri)).toBe("s3://weights/models/Qwen/Qwen2.5-0.5B-Instruct/7ae557604adf67be50417f59c2c2f167def9a775");
+    expect(await resolve(run.serving.catalog.small.uri)).toBe(
+      "s3://weights/models/Qwen/Qwen2.5-0.5B-Instruct/7ae557604adf67be50417f59c2c2f167def9a775",
+    );
     expect(run.serving.monthlyStorageCostUsd).toBe(1.61);
   });
 });

@@ -39,10 +39,13 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
     }
   }
   if (store.provider === "r2" && !store.r2) {
-    issues.push({ path: ["objectStore", "r2", "accountId"], message: "is required when objectStore.provider is \"r2\" (the 32-hex Cloudflare account id)" });
+    issues.push({
+      path: ["objectStore", "r2", "accountId"],
+      message: 'is required when objectStore.provider is "r2" (the 32-hex Cloudflare account id)',
+    });
   }
   if (store.provider === "s3" && !store.s3) {
-    issues.push({ path: ["objectStore", "s3", "region"], message: "is required when objectStore.provider is \"s3\" (e.g. eu-west-1)" });
+    issues.push({ path: ["objectStore", "s3", "region"], message: 'is required when objectStore.provider is "s3" (e.g. eu-west-1)' });
   }
   if (store.provider === "minio" && store.minio?.storageSize) {
     const needed = config.models.reduce((sum, m) => sum + m.sizeGiB, 0);
@@ -68,7 +71,8 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
   if (redis?.mode === "external" && !hasExternalRedisUrl) {
     issues.push({
       path: ["juicefsRedisUrl"],
-      message: "is required (as a secret: pulumi config set --secret llm-serving:juicefsRedisUrl redis://...) when storage.juicefs.redis.mode is \"external\"",
+      message:
+        'is required (as a secret: pulumi config set --secret llm-serving:juicefsRedisUrl redis://...) when storage.juicefs.redis.mode is "external"',
     });
   }
 
@@ -76,7 +80,10 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
   config.models.forEach((m, i) => {
     const first = seen.get(m.name);
     if (first !== undefined) {
-      issues.push({ path: ["models", i, "name"], message: `found ${describe(m.name)}, already used by models[${first}]; model names must be unique` });
+      issues.push({
+        path: ["models", i, "name"],
+        message: `found ${describe(m.name)}, already used by models[${first}]; model names must be unique`,
+      });
     } else {
       seen.set(m.name, i);
     }
@@ -93,7 +100,10 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       }
     });
     if (m.startup.bandwidthMiBps !== undefined && m.startup.budgetSeconds !== undefined) {
-      issues.push({ path: ["models", i, "startup"], message: "set budgetSeconds OR bandwidthMiBps, not both: the budget is either given or computed" });
+      issues.push({
+        path: ["models", i, "startup"],
+        message: "set budgetSeconds OR bandwidthMiBps, not both: the budget is either given or computed",
+      });
     }
   });
   return issues;
@@ -157,13 +167,24 @@ function fromZod(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
       return [
         {
           path,
-          message: found === undefined ? `is required (expected ${issue.expected})` : `found ${describe(found)}; expected ${issue.expected}`,
+          message:
+            found === undefined ? `is required (expected ${issue.expected})` : `found ${describe(found)}; expected ${issue.expected}`,
         },
       ];
     case "too_small":
-      return [{ path, message: `found ${describe(found)}; expected ${issue.origin === "array" ? "at least " + String(issue.minimum) + " item(s)" : (issue.inclusive ? ">= " : "> ") + String(issue.minimum)}` }];
+      return [
+        {
+          path,
+          message: `found ${describe(found)}; expected ${issue.origin === "array" ? "at least " + String(issue.minimum) + " item(s)" : (issue.inclusive ? ">= " : "> ") + String(issue.minimum)}`,
+        },
+      ];
     case "too_big":
-      return [{ path, message: `found ${describe(found)}; expected ${issue.origin === "string" ? "at most " + String(issue.maximum) + " characters" : (issue.inclusive ? "<= " : "< ") + String(issue.maximum)}` }];
+      return [
+        {
+          path,
+          message: `found ${describe(found)}; expected ${issue.origin === "string" ? "at most " + String(issue.maximum) + " characters" : (issue.inclusive ? "<= " : "< ") + String(issue.maximum)}`,
+        },
+      ];
     default:
       return [{ path, message: `found ${describe(found)}; ${issue.message}` }];
   }

@@ -17,14 +17,7 @@ const IMAGE_PINNED = /^[^\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{
 
 export const ENVIRONMENTS = ["local", "dev", "staging", "prod"] as const;
 export const OBJECT_STORE_PROVIDERS = ["r2", "s3", "minio"] as const;
-export const STORAGE_STRATEGIES = [
-  "hostPath",
-  "localPath",
-  "longhorn",
-  "fluid",
-  "juicefs",
-  "s3Streaming",
-] as const;
+export const STORAGE_STRATEGIES = ["hostPath", "localPath", "longhorn", "fluid", "juicefs", "s3Streaming"] as const;
 export const ENGINES = ["vllm", "sglang"] as const;
 
 const dnsLabel = (max: number) =>
@@ -35,9 +28,7 @@ const dnsLabel = (max: number) =>
 
 const positiveInt = z.number().int().positive();
 const giB = z.number().positive().max(4096);
-const quantity = z
-  .string()
-  .regex(QUANTITY, { error: "must be a Kubernetes quantity such as 50Gi or 512Mi" });
+const quantity = z.string().regex(QUANTITY, { error: "must be a Kubernetes quantity such as 50Gi or 512Mi" });
 const image = z.string().regex(IMAGE_PINNED, { error: "must be an image reference repo[:tag][@sha256:digest]" });
 
 const toleration = z.strictObject({
@@ -67,8 +58,14 @@ const r2 = z.strictObject({
   accountId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare account id" }),
   jurisdiction: z.enum(["default", "eu", "fedramp"]).default("default"),
   location: z.enum(["apac", "eeur", "enam", "weur", "wnam", "oc"]).optional(),
-  readPermissionGroupId: z.string().regex(/^[0-9a-f]{32}$/).default("6a018a9f2fc74eb6b293b0c548f38b39"),
-  writePermissionGroupId: z.string().regex(/^[0-9a-f]{32}$/).default("2efd5506f9c8494dacb1fa10a3e7d5b6"),
+  readPermissionGroupId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .default("6a018a9f2fc74eb6b293b0c548f38b39"),
+  writePermissionGroupId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .default("2efd5506f9c8494dacb1fa10a3e7d5b6"),
 });
 
 const s3 = z.strictObject({
@@ -145,7 +142,10 @@ const fluid = z.strictObject({
       repository: v.repository ?? "https://fluid-cloudnative.github.io/charts",
     })),
   cacheMedium: z.enum(["MEM", "SSD", "HDD"]).default("SSD"),
-  cachePath: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" }).default("/var/lib/fluid-cache"),
+  cachePath: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })
+    .default("/var/lib/fluid-cache"),
   cacheQuotaGiB: giB.optional(),
   replicas: positiveInt.max(64).default(1),
 });
@@ -162,7 +162,10 @@ const juicefs = z.strictObject({
     })),
   volumeName: dnsLabel(40).default("llm-models"),
   storageClassName: z.string().min(1).default("juicefs-models"),
-  cacheDir: z.string().regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" }).default("/var/jfsCache"),
+  cacheDir: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })
+    .default("/var/jfsCache"),
   cacheSizeGiB: giB.default(200),
   redis: z
     .strictObject({
@@ -216,7 +219,10 @@ const model = z.strictObject({
   image: image.optional(),
   extraArgs: z.array(z.string()).default([]),
   mirror: z.boolean().default(true),
-  cpu: z.string().regex(/^[0-9]+(\.[0-9]+|m)?$/, { error: "must be a CPU quantity such as 4 or 500m" }).optional(),
+  cpu: z
+    .string()
+    .regex(/^[0-9]+(\.[0-9]+|m)?$/, { error: "must be a CPU quantity such as 4 or 500m" })
+    .optional(),
   memory: quantity.optional(),
   startup: z
     .strictObject({

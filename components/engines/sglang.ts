@@ -49,10 +49,16 @@ export const sglangEngine: InferenceEngine = {
       issues.push({ path: ["sglang", "hicache"], message: "set ratio OR sizeGiB (sizeGiB overrides ratio in SGLang), not both" });
     }
     if (h?.extraConfig !== undefined && h.storageBackend === undefined) {
-      issues.push({ path: ["sglang", "hicache", "extraConfig"], message: "only applies with a storageBackend; set sglang.hicache.storageBackend" });
+      issues.push({
+        path: ["sglang", "hicache", "extraConfig"],
+        message: "only applies with a storageBackend; set sglang.hicache.storageBackend",
+      });
     }
     if (h?.prefetchPolicy !== undefined && h.storageBackend === undefined) {
-      issues.push({ path: ["sglang", "hicache", "prefetchPolicy"], message: "only applies with a storageBackend; set sglang.hicache.storageBackend" });
+      issues.push({
+        path: ["sglang", "hicache", "prefetchPolicy"],
+        message: "only applies with a storageBackend; set sglang.hicache.storageBackend",
+      });
     }
     return issues;
   },

@@ -71,7 +71,9 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
               { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
               { name: "HOME", value: "/work/home" },
               { name: "HF_HOME", value: "/work/hf-home" },
-              ...(args.hfTokenSecret ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }] : []),
+              ...(args.hfTokenSecret
+                ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
+                : []),
             ],
             resources: { requests: { cpu: "1", memory: "1Gi", "ephemeral-storage": scratch }, limits: { memory: "4Gi" } },
             securityContext: restrictedContainerSecurity(),

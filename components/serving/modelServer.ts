@@ -44,7 +44,11 @@ export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s
   return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
 }
 
-export function podSpec(args: ModelServerArgs, startup: StartupEstimate, serviceAccountName: pulumi.Input<string>): k8s.types.input.core.v1.PodSpec {
+export function podSpec(
+  args: ModelServerArgs,
+  startup: StartupEstimate,
+  serviceAccountName: pulumi.Input<string>,
+): k8s.types.input.core.v1.PodSpec {
   const { model, engine, plan, cluster } = args;
   const kube = cluster.kubernetes;
   const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath });
@@ -66,7 +70,12 @@ export function podSpec(args: ModelServerArgs, startup: StartupEstimate, service
     ...(model.replicas > 1 && plan.spreadable
       ? {
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selectorLabels(model.name, INFERENCE_COMPONENT) } },
+            {
+              maxSkew: 1,
+              topologyKey: "kubernetes.io/hostname",
+              whenUnsatisfiable: "ScheduleAnyway",
+              labelSelector: { matchLabels: selectorLabels(model.name, INFERENCE_COMPONENT) },
+            },
           ],
         }
       : {}),
@@ -138,7 +147,10 @@ export class ModelServer extends pulumi.ComponentResource {
     const template = {
       metadata: {
         labels: appLabels,
-        annotations: { [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds), [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.loadSeconds + this.startup.warmupSeconds) },
+        annotations: {
+          [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
+          [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.loadSeconds + this.startup.warmupSeconds),
+        },
       },
       spec: podSpec(args, this.startup, serviceAccount.metadata.name),
     };
@@ -184,7 +196,10 @@ export class ModelServer extends pulumi.ComponentResource {
     if (model.replicas > 1) {
       new k8s.policy.v1.PodDisruptionBudget(
         `${name}-pdb`,
-        { metadata: { name: model.name, namespace: ns, labels: appLabels }, spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
+        {
+          metadata: { name: model.name, namespace: ns, labels: appLabels },
+          spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+        },
         child,
       );
     }

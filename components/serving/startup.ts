@@ -28,7 +28,12 @@ export interface StartupEstimate {
   readonly awaitSeconds: number;
 }
 
-export function estimateStartup(model: ModelConfig, bandwidth: Bandwidth, engineWarmupSeconds: number, fillInPod: boolean): StartupEstimate {
+export function estimateStartup(
+  model: ModelConfig,
+  bandwidth: Bandwidth,
+  engineWarmupSeconds: number,
+  fillInPod: boolean,
+): StartupEstimate {
   const mib = model.sizeGiB * 1024;
   const warmupSeconds = model.startup.warmupSeconds ?? engineWarmupSeconds;
   const serve = model.startup.bandwidthMiBps ?? bandwidth.serveMiBps;

@@ -7,7 +7,15 @@ import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../conf
 import { labels, modelPrefix } from "../naming";
 import { verifyReadOnlySh } from "../mirror/scripts";
 import { ModelStore } from "../store/modelStore";
-import { ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
+import {
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  MODELS_MOUNT,
+  nodeLocalKvCache,
+  nodeLocalKvCacheIssues,
+  StorageStrategy,
+} from "./strategy";
 
 export function fluidSettings(config: StackConfig): FluidConfig {
   return config.storage.fluid ?? strategyDefaults.fluid();

@@ -3,7 +3,18 @@ import * as pulumi from "@pulumi/pulumi";
 import { placement } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { HostPathConfig, StackConfig, strategyDefaults } from "../config/schema";
-import { ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, modelDir, nodeLocalKvCache, nodeLocalKvCacheIssues, preloadJob, StorageStrategy, waitForVerifiedContainer } from "./strategy";
+import {
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  MODELS_MOUNT,
+  modelDir,
+  nodeLocalKvCache,
+  nodeLocalKvCacheIssues,
+  preloadJob,
+  StorageStrategy,
+  waitForVerifiedContainer,
+} from "./strategy";
 
 export function hostPathSettings(config: StackConfig): HostPathConfig {
   return config.storage.hostPath ?? strategyDefaults.hostPath();

@@ -8,7 +8,19 @@ import { JuiceFsConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, selectorLabels } from "../naming";
 import { ModelStore } from "../store/modelStore";
 import { sharedClaim } from "./longhorn";
-import { SharedStorageContext, claimSizeGiB, KV_CACHE_MOUNT, ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, modelDir, preloadJob, StorageStrategy, waitForVerifiedContainer } from "./strategy";
+import {
+  SharedStorageContext,
+  claimSizeGiB,
+  KV_CACHE_MOUNT,
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  MODELS_MOUNT,
+  modelDir,
+  preloadJob,
+  StorageStrategy,
+  waitForVerifiedContainer,
+} from "./strategy";
 
 export function juicefsSettings(config: StackConfig): JuiceFsConfig {
   return config.storage.juicefs ?? strategyDefaults.juicefs();
@@ -16,18 +28,32 @@ export function juicefsSettings(config: StackConfig): JuiceFsConfig {
 
 /** Mount options for the StorageClass. R2 cannot list sorted, so metadata backups are off there. */
 export function juicefsMountOptions(settings: JuiceFsConfig, provider: ModelStore["provider"]): string[] {
-  return [`cache-dir=${settings.cacheDir}`, `cache-size=${Math.floor(settings.cacheSizeGiB * 1024)}`, ...(provider === "r2" ? ["backup-meta=0"] : [])];
+  return [
+    `cache-dir=${settings.cacheDir}`,
+    `cache-size=${Math.floor(settings.cacheSizeGiB * 1024)}`,
+    ...(provider === "r2" ? ["backup-meta=0"] : []),
+  ];
 }
 
 /** Redis configured as a metadata engine: AOF on every second, never evict a key. */
-export const REDIS_ARGS = ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", "/data", "--requirepass", "$(REDIS_PASSWORD)"];
+export const REDIS_ARGS = [
+  "--appendonly",
+  "yes",
+  "--appendfsync",
+  "everysec",
+  "--maxmemory-policy",
+  "noeviction",
+  "--dir",
+  "/data",
+  "--requirepass",
+  "$(REDIS_PASSWORD)",
+];
 
 export interface JuiceFsShared {
   readonly settings: JuiceFsConfig;
   readonly storageClass: k8s.storage.v1.StorageClass;
   readonly dependsOn: pulumi.Resource[];
 }
-
 
 /** The stack-wide JuiceFS pieces: optional CSI install, Redis, the volume Secret and StorageClass. */
 export class JuiceFsStorage extends pulumi.ComponentResource {
@@ -61,12 +87,17 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
       const password = new random.RandomPassword("redis-password", { length: 32, special: false }, child);
       const redisSecret = new k8s.core.v1.Secret(
         "juicefs-redis",
-        { metadata: { name: "juicefs-redis", namespace: ns, labels: labels("juicefs-redis", "metadata-engine") }, stringData: { REDIS_PASSWORD: password.result } },
+        {
+          metadata: { name: "juicefs-redis", namespace: ns, labels: labels("juicefs-redis", "metadata-engine") },
+          stringData: { REDIS_PASSWORD: password.result },
+        },
         child,
       );
       const redis = redisStatefulSet(settings, cluster, redisSecret, child);
       dependsOn.push(redis);
-      metaUrl = pulumi.secret(pulumi.interpolate`redis://:${password.result}@juicefs-redis.${ns}.svc.cluster.local:6379/${settings.redis.database}`);
+      metaUrl = pulumi.secret(
+        pulumi.interpolate`redis://:${password.result}@juicefs-redis.${ns}.svc.cluster.local:6379/${settings.redis.database}`,
+      );
     }
 
     const volumeSecret = new k8s.core.v1.Secret(
@@ -108,12 +139,20 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
   }
 }
 
-function redisStatefulSet(settings: JuiceFsConfig, cluster: ClusterContext, secret: k8s.core.v1.Secret, opts: pulumi.CustomResourceOptions) {
+function redisStatefulSet(
+  settings: JuiceFsConfig,
+  cluster: ClusterContext,
+  secret: k8s.core.v1.Secret,
+  opts: pulumi.CustomResourceOptions,
+) {
   const appLabels = labels("juicefs-redis", "metadata-engine");
   const selector = selectorLabels("juicefs-redis", "metadata-engine");
   new k8s.core.v1.Service(
     "juicefs-redis",
-    { metadata: { name: "juicefs-redis", namespace: cluster.namespace, labels: appLabels }, spec: { selector, ports: [{ name: "redis", port: 6379, targetPort: "redis" }] } },
+    {
+      metadata: { name: "juicefs-redis", namespace: cluster.namespace, labels: appLabels },
+      spec: { selector, ports: [{ name: "redis", port: 6379, targetPort: "redis" }] },
+    },
     opts,
   );
   return new k8s.apps.v1.StatefulSet(
@@ -140,7 +179,10 @@ function redisStatefulSet(settings: JuiceFsConfig, cluster: ClusterContext, secr
                 args: REDIS_ARGS,
                 env: [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "REDIS_PASSWORD" } } }],
                 ports: [{ name: "redis", containerPort: 6379 }],
-                readinessProbe: { exec: { command: ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'] }, periodSeconds: 10 },
+                readinessProbe: {
+                  exec: { command: ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'] },
+                  periodSeconds: 10,
+                },
                 livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 20, failureThreshold: 6 },
                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "2Gi" } },
                 securityContext: { ...restrictedContainerSecurity(), runAsUser: 999, runAsGroup: 999 },
@@ -152,7 +194,11 @@ function redisStatefulSet(settings: JuiceFsConfig, cluster: ClusterContext, secr
         volumeClaimTemplates: [
           {
             metadata: { name: "data", labels: appLabels },
-            spec: { accessModes: ["ReadWriteOnce"], storageClassName: settings.redis.storageClassName, resources: { requests: { storage: settings.redis.storageSize } } },
+            spec: {
+              accessModes: ["ReadWriteOnce"],
+              storageClassName: settings.redis.storageClassName,
+              resources: { requests: { storage: settings.redis.storageSize } },
+            },
           },
         ],
       },
@@ -175,7 +221,15 @@ export class JuiceFsModelCache extends ModelCache {
     // The warmup Job writes the verified copy into JuiceFS once; every node then reads through its cache.
     const job = preloadJob(`${name}-warmup`, args, volume, placement(args.cluster.kubernetes), { parent: this });
     const kvClaim = args.needsKvCacheDir
-      ? sharedClaim(`${name}-kv-cache`, `${args.model.name}-kv-cache`, args.model, settings.storageClassName, args.model.sglang?.hicache?.storageDirGiB ?? 100, ns, child)
+      ? sharedClaim(
+          `${name}-kv-cache`,
+          `${args.model.name}-kv-cache`,
+          args.model,
+          settings.storageClassName,
+          args.model.sglang?.hicache?.storageDirGiB ?? 100,
+          ns,
+          child,
+        )
       : undefined;
     this.plan = {
       source: { kind: "path", path: modelDir(args.model) },
@@ -190,7 +244,13 @@ export class JuiceFsModelCache extends ModelCache {
       fillInPod: false,
       bandwidth: { fillMiBps: 150, serveMiBps: 300, warmMiBps: 1200 },
       dependsOn: [job],
-      kvCache: kvClaim ? { volume: { name: "kv-cache", persistentVolumeClaim: { claimName: kvClaim.metadata.name } }, mountPath: KV_CACHE_MOUNT, shared: true } : undefined,
+      kvCache: kvClaim
+        ? {
+            volume: { name: "kv-cache", persistentVolumeClaim: { claimName: kvClaim.metadata.name } },
+            mountPath: KV_CACHE_MOUNT,
+            shared: true,
+          }
+        : undefined,
     };
     this.registerOutputs({ claim: claim.metadata.name });
   }

@@ -3,7 +3,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigIssue } from "../config/issues";
 import { LocalPathConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels } from "../naming";
-import { claimSizeGiB, ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, modelDir, nodeLocalKvCache, preloadContainer, StorageStrategy } from "./strategy";
+import {
+  claimSizeGiB,
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  MODELS_MOUNT,
+  modelDir,
+  nodeLocalKvCache,
+  preloadContainer,
+  StorageStrategy,
+} from "./strategy";
 
 export function localPathSettings(config: StackConfig): LocalPathConfig {
   return config.storage.localPath ?? strategyDefaults.localPath();
@@ -23,7 +33,11 @@ export class LocalPathModelCache extends ModelCache {
       volumeClaimTemplates: [
         {
           metadata: { name: "models", labels: labels(args.model.name, "model-cache") },
-          spec: { accessModes: ["ReadWriteOnce"], storageClassName: settings.storageClassName, resources: { requests: { storage: `${size}Gi` } } },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            storageClassName: settings.storageClassName,
+            resources: { requests: { storage: `${size}Gi` } },
+          },
         },
       ],
       // The pod's own claim is filled (and verified) before the engine starts; a restart resumes.

@@ -4,7 +4,18 @@ import * as pulumi from "@pulumi/pulumi";
 import { placement } from "../cluster";
 import { LonghornConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels } from "../naming";
-import { claimSizeGiB, KV_CACHE_MOUNT, ModelCache, ModelCacheArgs, ModelCachePlan, MODELS_MOUNT, modelDir, preloadJob, StorageStrategy, waitForVerifiedContainer } from "./strategy";
+import {
+  claimSizeGiB,
+  KV_CACHE_MOUNT,
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  MODELS_MOUNT,
+  modelDir,
+  preloadJob,
+  StorageStrategy,
+  waitForVerifiedContainer,
+} from "./strategy";
 
 export function longhornSettings(config: StackConfig): LonghornConfig {
   return config.storage.longhorn ?? strategyDefaults.longhorn();
@@ -59,7 +70,15 @@ export class LonghornModelCache extends ModelCache {
     const volume = { name: "models", persistentVolumeClaim: { claimName: claim.metadata.name } };
     const job = preloadJob(`${name}-preload`, args, volume, placement(args.cluster.kubernetes), { parent: this });
     const kvClaim = args.needsKvCacheDir
-      ? sharedClaim(`${name}-kv-cache`, `${args.model.name}-kv-cache`, args.model, settings.storageClassName, args.model.sglang?.hicache?.storageDirGiB ?? 100, ns, child)
+      ? sharedClaim(
+          `${name}-kv-cache`,
+          `${args.model.name}-kv-cache`,
+          args.model,
+          settings.storageClassName,
+          args.model.sglang?.hicache?.storageDirGiB ?? 100,
+          ns,
+          child,
+        )
       : undefined;
     this.plan = {
       source: { kind: "path", path: modelDir(args.model) },
@@ -74,7 +93,13 @@ export class LonghornModelCache extends ModelCache {
       fillInPod: false,
       bandwidth: { fillMiBps: 200, serveMiBps: 400, warmMiBps: 800 },
       dependsOn: [job],
-      kvCache: kvClaim ? { volume: { name: "kv-cache", persistentVolumeClaim: { claimName: kvClaim.metadata.name } }, mountPath: KV_CACHE_MOUNT, shared: true } : undefined,
+      kvCache: kvClaim
+        ? {
+            volume: { name: "kv-cache", persistentVolumeClaim: { claimName: kvClaim.metadata.name } },
+            mountPath: KV_CACHE_MOUNT,
+            shared: true,
+          }
+        : undefined,
     };
     this.registerOutputs({ claim: claim.metadata.name });
   }

@@ -173,7 +173,11 @@ export function preloadJob(
         },
       },
     },
-    { ...opts, dependsOn: [...args.store.ready, ...(args.mirror ? [args.mirror] : [])], customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` } },
+    {
+      ...opts,
+      dependsOn: [...args.store.ready, ...(args.mirror ? [args.mirror] : [])],
+      customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` },
+    },
   );
 }
 

@@ -23,7 +23,8 @@ export function minioStorageSize(store: ObjectStoreConfig, totalModelGiB: number
 
 /** IAM policies for the two roles, scoped to the one bucket. */
 export function minioPolicy(bucket: string, role: "reader" | "writer"): string {
-  const objectActions = role === "reader" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
+  const objectActions =
+    role === "reader" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [
@@ -68,7 +69,10 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
   constructor(name: string, args: MinioModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super("llm-serving:store:MinioModelStore", name, {}, opts);
     const { store, cluster } = args;
-    const minio = store.minio ?? { image: "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z", clientImage: "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z" };
+    const minio = store.minio ?? {
+      image: "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z",
+      clientImage: "quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z",
+    };
     const ns = cluster.namespace;
     const child = { parent: this };
     // Regenerating credentials would lock existing data out, so they share the bucket's protection.

@@ -60,7 +60,11 @@ export function createCredentialSecrets(
     new k8s.core.v1.Secret(
       `${args.provider}-${role}`,
       {
-        metadata: { name: `${args.provider}-${role}`, namespace: args.namespace, labels: labels(`${args.provider}-${role}`, "credentials") },
+        metadata: {
+          name: `${args.provider}-${role}`,
+          namespace: args.namespace,
+          labels: labels(`${args.provider}-${role}`, "credentials"),
+        },
         type: "Opaque",
         stringData: {
           [S3_SECRET_KEYS.accessKeyId]: pulumi.secret(creds.accessKeyId),

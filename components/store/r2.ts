@@ -108,7 +108,14 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
     this.reader = s3CredentialsFromToken(readerToken);
     this.writer = s3CredentialsFromToken(writerToken);
     const secrets = createCredentialSecrets(
-      { provider: "r2", namespace: args.cluster.namespace, endpoint: this.endpoint, region: this.region, reader: this.reader, writer: this.writer },
+      {
+        provider: "r2",
+        namespace: args.cluster.namespace,
+        endpoint: this.endpoint,
+        region: this.region,
+        reader: this.reader,
+        writer: this.writer,
+      },
       { parent: this },
     );
     this.readerSecretName = secrets.reader.metadata.name;

@@ -74,13 +74,24 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
       "lifecycle",
       {
         bucket: bucket.id,
-        rules: [{ id: "abort-incomplete-multipart-uploads", status: "Enabled", filter: { prefix: "" }, abortIncompleteMultipartUpload: { daysAfterInitiation: 7 } }],
+        rules: [
+          {
+            id: "abort-incomplete-multipart-uploads",
+            status: "Enabled",
+            filter: { prefix: "" },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 7 },
+          },
+        ],
       },
       child,
     );
 
     const user = (role: "reader" | "writer") => {
-      const iamUser = new aws.iam.User(`${role}`, { name: `llm-serving-${args.store.bucket}-${role}`, tags: { "llm-serving/role": role } }, child);
+      const iamUser = new aws.iam.User(
+        `${role}`,
+        { name: `llm-serving-${args.store.bucket}-${role}`, tags: { "llm-serving/role": role } },
+        child,
+      );
       const policy = new aws.iam.UserPolicy(
         `${role}-policy`,
         { user: iamUser.name, policy: bucket.arn.apply((arn) => bucketPolicyDocument(arn, role)) },
@@ -97,7 +108,14 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
     this.reader = reader.creds;
     this.writer = writer.creds;
     const secrets = createCredentialSecrets(
-      { provider: "s3", namespace: args.cluster.namespace, endpoint: this.endpoint, region: s3.region, reader: this.reader, writer: this.writer },
+      {
+        provider: "s3",
+        namespace: args.cluster.namespace,
+        endpoint: this.endpoint,
+        region: s3.region,
+        reader: this.reader,
+        writer: this.writer,
+      },
       { parent: this },
     );
     this.readerSecretName = secrets.reader.metadata.name;
