@@ -24,7 +24,9 @@ async function pulumiCommand(): Promise<PulumiCommand> {
   try {
     return await PulumiCommand.install({ root: join(process.env.HOME ?? root, ".pulumi-llm-serving") });
   } catch (error) {
-    console.error(`llm-serving: no pulumi CLI on PATH and it could not be installed (${(error as Error).message.split("\n")[0]}); install it from https://www.pulumi.com/docs/install/ and run again.`);
+    console.error(
+      `llm-serving: no pulumi CLI on PATH and it could not be installed (${(error as Error).message.split("\n")[0]}); install it from https://www.pulumi.com/docs/install/ and run again.`,
+    );
     process.exit(2);
   }
 }
@@ -43,10 +45,15 @@ async function main(): Promise<void> {
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "llm-serving-local",
     PULUMI_SKIP_UPDATE_CHECK: "true",
   };
-  const stack = await LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: root }, { pulumiCommand: await pulumiCommand(), envVars });
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: "local", workDir: root },
+    { pulumiCommand: await pulumiCommand(), envVars },
+  );
   const result = await stack.up({ onOutput: (line) => process.stdout.write(line) });
   const rendered = join(root, "rendered");
-  console.log(`\nllm-serving: ${result.summary.result}; ${countFiles(rendered)} manifests in ${rendered} (kubectl apply -R -f rendered/1-manifest)`);
+  console.log(
+    `\nllm-serving: ${result.summary.result}; ${countFiles(rendered)} manifests in ${rendered} (kubectl apply -R -f rendered/1-manifest)`,
+  );
 }
 
 main().catch((error: Error) => {
