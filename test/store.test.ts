@@ -190,7 +190,7 @@ describe("mirror job", () => {
 
   it("builds the upload command from the preload tuning", () => {
     expect(mirrorUploadSh("--numworkers 8 cp --concurrency 4 --part-size 32")).toContain(
-      's5cmd --endpoint-url "$AWS_ENDPOINT_URL" --numworkers 8 cp --concurrency 4 --part-size 32',
+      '"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" --numworkers 8 cp --concurrency 4 --part-size 32',
     );
     expect(mirrorJobSpec).toBeTypeOf("function");
   });

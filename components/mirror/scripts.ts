@@ -7,6 +7,7 @@
  */
 
 export const SCRIPTS_MOUNT = "/scripts";
+// The upstream s5cmd image keeps its binary at /s5cmd, outside PATH; other images have it on PATH.
 export const VERIFIED_MARKER = ".verified";
 
 /** s5cmd flags shared by the mirror upload and every preload (tuned in BENCHMARKS.md). */
@@ -16,7 +17,8 @@ export function s5cmdCopyFlags(t: { numWorkers: number; concurrency: number; par
 
 /** Mirror step 1 (s5cmd image): fetch the existing manifest, if any, for the idempotency check. */
 export const MIRROR_CHECK_SH = `set -eu
-if s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /work/remote-manifest.json 2>/dev/null; then
+S5CMD="$(command -v s5cmd || echo /s5cmd)"
+if "$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /work/remote-manifest.json 2>/dev/null; then
   echo "found s3://$BUCKET/$PREFIX/manifest.json"
 else
   rm -f /work/remote-manifest.json
@@ -61,9 +63,10 @@ print(f"downloaded {len(files)} files, {sum(f['size'] for f in files)} bytes")
 /** Mirror step 3 (s5cmd image): upload the files, then manifest.json last. */
 export function mirrorUploadSh(flags: string): string {
   return `set -eu
+S5CMD="$(command -v s5cmd || echo /s5cmd)"
 if [ -f /work/skip ]; then echo "already mirrored"; exit 0; fi
-s5cmd --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --exclude ".cache/*" "/work/model/*" "s3://$BUCKET/$PREFIX/"
-s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cp /work/manifest.json "s3://$BUCKET/$PREFIX/manifest.json"
+"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --exclude ".cache/*" "/work/model/*" "s3://$BUCKET/$PREFIX/"
+"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" cp /work/manifest.json "s3://$BUCKET/$PREFIX/manifest.json"
 echo "mirrored to s3://$BUCKET/$PREFIX/"
 `;
 }
@@ -74,13 +77,14 @@ echo "mirrored to s3://$BUCKET/$PREFIX/"
  */
 export function preloadSh(flags: string): string {
   return `set -eu
+S5CMD="$(command -v s5cmd || echo /s5cmd)"
 dest="$DEST"; part="$DEST.partial"
 if [ -f "$dest/${VERIFIED_MARKER}" ]; then echo "$dest already present and verified"; exit 0; fi
-if ! s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null; then
+if ! "$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null; then
   echo "FATAL: s3://$BUCKET/$PREFIX/manifest.json is missing: the mirror has not completed"; exit 1
 fi
 mkdir -p "$part"
-s5cmd --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --if-size-differ "s3://$BUCKET/$PREFIX/*" "$part/"
+"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --if-size-differ "s3://$BUCKET/$PREFIX/*" "$part/"
 cd "$part"
 if ! sha256sum -c manifest.sha256 > /tmp/verify.log 2>&1; then
   grep -v ': OK$' /tmp/verify.log || true
@@ -104,7 +108,8 @@ echo "model verified at ${dir}"`;
 
 /** Serving init step: the bucket prefix is complete (manifest.json present) before streaming from it. */
 export const CHECK_MANIFEST_SH = `set -eu
-s5cmd --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null || {
+S5CMD="$(command -v s5cmd || echo /s5cmd)"
+"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null || {
   echo "FATAL: s3://$BUCKET/$PREFIX/manifest.json is missing: the mirror has not completed"; exit 1; }
 echo "s3://$BUCKET/$PREFIX is complete"`;
 

@@ -1,0 +1,86 @@
+/**
+ * Runs the real preload script with /bin/sh against a fake `s5cmd` that serves a local directory as
+ * the bucket, to prove the data path: copy, sha256 verification, atomic publish, loud failure.
+ */
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { preloadSh, s5cmdCopyFlags } from "../components/mirror/scripts";
+
+// A stand-in for s5cmd: `cat s3://b/p/f` and `cp ... s3://b/p/* dest/` against $FAKE_BUCKET.
+const FAKE_S5CMD = `#!/bin/sh
+while [ "$#" -gt 0 ]; do case "$1" in cat|cp) op="$1"; shift; break;; *) shift;; esac; done
+if [ "$op" = cat ]; then path="\${1#s3://}"; cat "$FAKE_BUCKET/$path"; exit $?; fi
+while [ "$#" -gt 2 ]; do shift; done
+src="\${1#s3://}"; src="\${src%/\\*}"; cp -R "$FAKE_BUCKET/$src/." "$2"
+`;
+
+function setup(corrupt = false) {
+  const dir = mkdtempSync(join(tmpdir(), "preload-"));
+  const bin = join(dir, "bin");
+  const prefix = join(dir, "bucket", "b", "models", "org", "m", "rev");
+  mkdirSync(bin);
+  mkdirSync(prefix, { recursive: true });
+  writeFileSync(join(bin, "s5cmd"), FAKE_S5CMD);
+  chmodSync(join(bin, "s5cmd"), 0o755);
+  const files: Record<string, string> = {
+    "model-00001-of-00002.safetensors": "weights-1",
+    "model-00002-of-00002.safetensors": "weights-2",
+    "config.json": "{}",
+  };
+  let sums = "";
+  for (const [name, content] of Object.entries(files)) {
+    writeFileSync(join(prefix, name), corrupt && name === "config.json" ? "tampered" : content);
+    sums += `${createHash("sha256").update(content).digest("hex")}  ${name}\n`;
+  }
+  writeFileSync(join(prefix, "manifest.sha256"), sums);
+  writeFileSync(join(prefix, "manifest.json"), JSON.stringify({ repo: "org/m", revision: "rev" }));
+  const dest = join(dir, "models", "org", "m", "rev");
+  const run = () =>
+    execFileSync("/bin/sh", ["-c", preloadSh(s5cmdCopyFlags({ numWorkers: 4, concurrency: 2, partSizeMiB: 8 }))], {
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        FAKE_BUCKET: join(dir, "bucket"),
+        BUCKET: "b",
+        PREFIX: "models/org/m/rev",
+        DEST: dest,
+        AWS_ENDPOINT_URL: "http://x",
+      },
+      encoding: "utf8",
+      stdio: "pipe",
+    });
+  return { dest, run, prefix };
+}
+
+describe("preload script", () => {
+  it("copies, verifies every sha256, publishes atomically with a marker, and is a no-op the second time", () => {
+    const { dest, run } = setup();
+    expect(run()).toContain("verified (3 files)");
+    expect(readFileSync(join(dest, "model-00002-of-00002.safetensors"), "utf8")).toBe("weights-2");
+    expect(existsSync(join(dest, ".verified"))).toBe(true);
+    expect(existsSync(`${dest}.partial`)).toBe(false);
+    expect(run()).toContain("already present and verified");
+  });
+
+  it("fails loudly on a checksum mismatch, never publishes, and removes the bad file for the retry", () => {
+    const { dest, run } = setup(true);
+    let output = "";
+    try {
+      run();
+    } catch (error) {
+      output = String((error as { stdout: string }).stdout);
+    }
+    expect(output).toContain("FATAL: sha256 verification failed");
+    expect(existsSync(dest)).toBe(false);
+    expect(existsSync(join(`${dest}.partial`, "config.json"))).toBe(false);
+  });
+
+  it("refuses a prefix whose mirror has not written manifest.json", () => {
+    const { run, prefix } = setup();
+    execFileSync("rm", [join(prefix, "manifest.json")]);
+    expect(() => run()).toThrow(/manifest.json is missing/);
+  });
+});
