@@ -8,7 +8,6 @@
 import { z } from "zod";
 
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-export const FULL_SHA = /^[0-9a-f]{40}$/;
 const HF_REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
@@ -245,9 +244,7 @@ export const stackConfigSchema = z.strictObject({
   juicefsRedisUrl: z.string().optional(),
 });
 
-export type StackConfigInput = z.input<typeof stackConfigSchema>;
 type Parsed = z.output<typeof stackConfigSchema>;
-export type Environment = (typeof ENVIRONMENTS)[number];
 export type StrategyName = (typeof STORAGE_STRATEGIES)[number];
 export type EngineName = (typeof ENGINES)[number];
 export type KubernetesConfig = Parsed["kubernetes"];
