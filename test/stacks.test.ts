@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config/parse";
 import { runProgram, stackFileConfig, resolve } from "./harness";
@@ -44,5 +46,27 @@ describe("repo stack files", () => {
       "ReadWriteMany",
     ]);
     expect(run.byType("kubernetes:policy/v1:PodDisruptionBudget")).toHaveLength(2);
+  });
+});
+
+describe("README worked examples", () => {
+  const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+  /** The README command that starts with `start`, as one line of words. */
+  const example = (start: string) => {
+    const block = readme.split("```").find((b) => b.trimStart().startsWith(start));
+    if (!block) throw new Error(`no README example starting with ${start}`);
+    return block.replace(/#.*$/gm, "").replace(/\\\n/g, " ").trim().split(/\s+/);
+  };
+
+  it("vLLM example is exactly what the dev stack runs", async () => {
+    const run = await runProgram(stackFileConfig("dev"));
+    const c = run.one(DEPLOYMENT, "llama-3-1-8b-instruct-server").inputs.spec.template.spec.containers[0];
+    expect([...c.command, ...c.args]).toEqual(example("vllm serve"));
+  });
+
+  it("SGLang example is exactly what the prod stack runs", async () => {
+    const run = await runProgram(stackFileConfig("prod"));
+    const c = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server").inputs.spec.template.spec.containers[0];
+    expect([...c.command, ...c.args]).toEqual(example("python3 -m sglang.launch_server"));
   });
 });
