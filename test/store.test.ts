@@ -117,6 +117,9 @@ describe("MinIO model store", () => {
     const sts = run.one("kubernetes:apps/v1:StatefulSet", "minio");
     expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: "Retain", whenScaled: "Retain" });
     expect(sts.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("20Gi");
+    const minio = sts.inputs.spec.template.spec.containers[0];
+    expect(minio.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(minio.args).toEqual(expect.arrayContaining(["server", "/data", "--certs-dir", "/tmp/certs"]));
     const root = run.one(SECRET, "minio-root");
     expect(await isSecret(root.props.stringData)).toBe(true);
     expect((await resolve<Record<string, string>>(root.props.stringData)).MINIO_ROOT_PASSWORD).toBe("generated-root-password");

@@ -122,7 +122,8 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
                 {
                   name: "minio",
                   image: minio.image,
-                  args: ["server", "/data", "--address", ":9000", "--console-address", ":9001"],
+                  // The root filesystem is read-only: certificates (none) are looked up under /tmp, not $HOME.
+                  args: ["server", "/data", "--address", ":9000", "--console-address", ":9001", "--certs-dir", "/tmp/certs"],
                   envFrom: [{ secretRef: { name: root.metadata.name } }],
                   ports: [{ name: "s3", containerPort: 9000 }],
                   readinessProbe: { httpGet: { path: "/minio/health/ready", port: "s3" }, periodSeconds: 10 },
