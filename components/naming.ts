@@ -19,6 +19,11 @@ export function selectorLabels(name: string, component: string): Record<string, 
   return { "app.kubernetes.io/name": name, "app.kubernetes.io/component": component };
 }
 
+/** Pod-template annotations naming the model a workload serves or copies (read by the policy pack). */
+export function modelAnnotations(model: Pick<ModelConfig, "huggingFace" | "revision">): Record<string, string> {
+  return { "llm-serving.io/model": model.huggingFace, "llm-serving.io/model-revision": model.revision };
+}
+
 /** `models/<org>/<name>/<revision>` — where a model's files live in the bucket (no trailing slash). */
 export function modelPrefix(model: Pick<ModelConfig, "huggingFace" | "revision">): string {
   return `models/${model.huggingFace}/${model.revision}`;

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ModelConfig, PreloadConfig } from "../config/schema";
-import { labels, modelPrefix, revisionSlug } from "../naming";
+import { labels, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { MIRROR_CHECK_SH, mirrorUploadSh, s5cmdCopyFlags, SCRIPTS_MOUNT } from "./scripts";
 
@@ -53,7 +53,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
     backoffLimit: 4,
     ttlSecondsAfterFinished: 24 * 3600,
     template: {
-      metadata: { labels: labels(args.model.name, "model-mirror") },
+      metadata: { labels: labels(args.model.name, "model-mirror"), annotations: modelAnnotations(args.model) },
       spec: {
         restartPolicy: "Never",
         automountServiceAccountToken: false,

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
-import { labels, selectorLabels } from "../naming";
+import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
 
@@ -148,6 +148,7 @@ export class ModelServer extends pulumi.ComponentResource {
       metadata: {
         labels: appLabels,
         annotations: {
+          ...modelAnnotations(model),
           [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
           [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.loadSeconds + this.startup.warmupSeconds),
         },
