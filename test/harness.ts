@@ -59,7 +59,9 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
     {
       newResource: (args) => {
         inputs.set(`${args.type}::${args.name}`, args.inputs);
-        return { id: `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) };
+        // Like the AWS provider, an S3 bucket's id is its name.
+        const id = args.type === "aws:s3/bucket:Bucket" ? args.inputs.bucket : `${args.name}-id`;
+        return { id, state: mockState(args.type, args.name, args.inputs) };
       },
       call: (args) => args.inputs,
     },

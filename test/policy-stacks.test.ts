@@ -1,0 +1,61 @@
+/** The program passes its own policy pack: every repo stack, every strategy × engine; a bad stack does not. */
+import { describe, expect, it } from "vitest";
+import { STORAGE_STRATEGIES } from "../components/config/schema";
+import {
+  INFERENCE_COMPONENT as PROGRAM_INFERENCE_COMPONENT,
+  LOAD_ESTIMATE_ANNOTATION as PROGRAM_LOAD_ESTIMATE,
+} from "../components/serving/modelServer";
+import { modelAnnotations } from "../components/naming";
+import { MODEL_ANNOTATION, REVISION_ANNOTATION } from "../policies/modelPolicies";
+import { llmServingPolicies } from "../policies/policies";
+import { INFERENCE_COMPONENT, LOAD_ESTIMATE_ANNOTATION } from "../policies/workloadPolicies";
+import { baseConfig, runProgram, stackFileConfig } from "./harness";
+import { fromProgram, packConfigFile, runPack } from "./policyHarness";
+
+const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
+
+describe("the pack reads what the program writes", () => {
+  it("shares the annotation and label names", () => {
+    expect(LOAD_ESTIMATE_ANNOTATION).toBe(PROGRAM_LOAD_ESTIMATE);
+    expect(INFERENCE_COMPONENT).toBe(PROGRAM_INFERENCE_COMPONENT);
+    expect(Object.keys(modelAnnotations({ huggingFace: "a/b", revision: "main" }))).toEqual([MODEL_ANNOTATION, REVISION_ANNOTATION]);
+  });
+});
+
+describe.each(["local", "dev", "prod"])("repo stack %s", (stack) => {
+  it("has no violation at any level with its policy config", async () => {
+    const run = await runProgram(stackFileConfig(stack), ["hfToken"]);
+    const resources = fromProgram(run.resources);
+    expect(resources.length).toBeGreaterThan(10);
+    expect(await runPack(llmServingPolicies, resources, packConfigFile(stack))).toEqual([]);
+  });
+});
+
+const matrix = STORAGE_STRATEGIES.flatMap((strategy) => ["vllm", "sglang"].map((engine) => [strategy, engine] as const));
+
+describe.each(matrix)("%s × %s (dev policy config)", (strategy, engine) => {
+  it("has no mandatory violation, for a tensor-parallel model, two replicas where the strategy shares weights", async () => {
+    // hostPath and localPath keep weights on one node, so the config allows one replica there.
+    const shared = !["hostPath", "localPath"].includes(strategy);
+    const raw = baseConfig({
+      storage: { strategy },
+      models: [
+        { name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, gpus: 2, replicas: shared ? 2 : 1 },
+      ],
+    });
+    const violations = await runPack(llmServingPolicies, fromProgram((await runProgram(raw)).resources), packConfigFile("dev"));
+    expect(violations.filter((v) => v.level === "mandatory")).toEqual([]);
+  });
+});
+
+describe("a stack that breaks the rules", () => {
+  it("fails mandatory policies: hostPath and a branch revision under the prod policy config", async () => {
+    const raw = baseConfig({
+      environment: "prod",
+      models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: "main", engine: "vllm", sizeGiB: 16 }],
+    });
+    const violations = await runPack(llmServingPolicies, fromProgram((await runProgram(raw)).resources), packConfigFile("prod"));
+    const failed = new Set(violations.filter((v) => v.level === "mandatory").map((v) => v.policy));
+    expect([...failed].sort()).toEqual(["hostpath-only-in-dev", "models-pinned-to-commit"]);
+  });
+});
