@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the tools that CI and the integration tests need from the Go module proxy, once per
+# version, into a cache OUTSIDE the repo; prints the directory to put on PATH.
+#
+#   scripts/toolchain.sh lint      actionlint
+#   scripts/toolchain.sh cluster   kube-apiserver + etcd (a real API server for integration tests)
+#
+# The binaries land in $LLM_SERVING_CACHE/toolchain/bin (default ~/.cache/llm-serving), named with
+# their versions and linked to plain names; a second run reuses them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${LLM_SERVING_CACHE:-$HOME/.cache/llm-serving}/toolchain"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
+
+ACTIONLINT_VERSION=v1.7.12
+KUBERNETES_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' toolchain/kubernetes/go.mod)
+ETCD_VERSION=$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\)$/\1/p' toolchain/etcd/go.mod)
+
+command -v go >/dev/null || { echo "toolchain: Go is required (the machine image ships it; or apt-get install golang)" >&2; exit 1; }
+
+# build NAME VERSION COMMAND...: runs COMMAND (which writes $out) unless NAME-VERSION exists.
+build() {
+  local name=$1 version=$2
+  shift 2
+  out="$BIN/$name-$version"
+  if [ ! -x "$out" ]; then
+    local start=$SECONDS
+    echo "toolchain: building $name $version" >&2
+    "$@"
+    echo "toolchain: built $name $version in $((SECONDS - start)) s" >&2
+  fi
+  ln -sf "$(basename "$out")" "$BIN/$name"
+}
+
+# install_as DEST PACKAGE@VERSION: `go install` (no wrapper module needed) to a versioned name.
+install_as() {
+  local tmp
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" go install "$2"
+  mv "$tmp"/* "$1"
+  rmdir "$tmp"
+}
+
+lint() {
+  build actionlint "$ACTIONLINT_VERSION" install_as "$BIN/actionlint-$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
+cluster() {
+  build etcd "$ETCD_VERSION" sh -c "cd toolchain/etcd && go build -o '$BIN/etcd-$ETCD_VERSION' go.etcd.io/etcd/server/v3"
+  build kube-apiserver "$KUBERNETES_VERSION" sh -c "cd toolchain/kubernetes && go build -o '$BIN/kube-apiserver-$KUBERNETES_VERSION' k8s.io/kubernetes/cmd/kube-apiserver"
+}
+
+for target in "${@:-lint}"; do
+  case "$target" in
+    lint) lint ;;
+    cluster) cluster ;;
+    *) echo "toolchain: unknown target \"$target\" (expected lint or cluster)" >&2; exit 2 ;;
+  esac
+done
+echo "$BIN"
