@@ -113,6 +113,8 @@ describe("storage strategies", () => {
     const run = await runProgram(rawFor("longhorn", "vllm", "minio", { replicas: 3 }));
     const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "longhorn-models");
     expect(sc.inputs).toMatchObject({
+      // Named per namespace: two stacks on one cluster never own the same StorageClass.
+      metadata: { name: "longhorn-models-llm" },
       provisioner: "driver.longhorn.io",
       reclaimPolicy: "Retain",
       parameters: { numberOfReplicas: "2", dataLocality: "best-effort" },
@@ -165,6 +167,7 @@ describe("storage strategies", () => {
     expect(redis.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("10Gi");
     expect(redis.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
     const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models");
+    expect(sc.inputs.metadata.name).toBe("juicefs-llm");
     expect(sc.inputs.provisioner).toBe("csi.juicefs.com");
     expect(sc.inputs.mountOptions).toEqual(["cache-dir=/var/jfsCache", "cache-size=204800", "backup-meta=0"]);
     expect(sc.inputs.parameters["csi.storage.k8s.io/node-publish-secret-name"]).toBe("juicefs-llm-models");

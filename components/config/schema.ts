@@ -113,7 +113,8 @@ const localPath = z.strictObject({
 });
 
 const longhorn = z.strictObject({
-  storageClassName: z.string().min(1).default("longhorn-models"),
+  /** Default `longhorn-models-<namespace>`: stacks sharing a cluster never fight over one object. */
+  storageClassName: z.string().min(1).optional(),
   createStorageClass: z.boolean().default(true),
   numberOfReplicas: positiveInt.max(5).default(2),
   dataLocality: z.enum(["disabled", "best-effort", "strict-local"]).default("best-effort"),
@@ -160,7 +161,8 @@ const juicefs = z.strictObject({
       repository: v.repository ?? "https://juicedata.github.io/charts/",
     })),
   volumeName: dnsLabel(40).default("llm-models"),
-  storageClassName: z.string().min(1).default("juicefs-models"),
+  /** Default `juicefs-<namespace>`: the class points at this namespace's volume Secret. */
+  storageClassName: z.string().min(1).optional(),
   cacheDir: z
     .string()
     .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })

@@ -22,8 +22,12 @@ import {
   waitForVerifiedContainer,
 } from "./strategy";
 
-export function juicefsSettings(config: StackConfig): JuiceFsConfig {
-  return config.storage.juicefs ?? strategyDefaults.juicefs();
+/** JuiceFS settings with the StorageClass name resolved. */
+export type JuiceFsSettings = JuiceFsConfig & { readonly storageClassName: string };
+
+export function juicefsSettings(config: StackConfig): JuiceFsSettings {
+  const settings = config.storage.juicefs ?? strategyDefaults.juicefs();
+  return { ...settings, storageClassName: settings.storageClassName ?? `juicefs-${config.kubernetes.namespace}` };
 }
 
 /** Mount options for the StorageClass. R2 cannot list sorted, so metadata backups are off there. */
@@ -50,7 +54,7 @@ export const REDIS_ARGS = [
 ];
 
 export interface JuiceFsShared {
-  readonly settings: JuiceFsConfig;
+  readonly settings: JuiceFsSettings;
   readonly storageClass: k8s.storage.v1.StorageClass;
   readonly dependsOn: pulumi.Resource[];
 }
@@ -140,7 +144,7 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
 }
 
 function redisStatefulSet(
-  settings: JuiceFsConfig,
+  settings: JuiceFsSettings,
   cluster: ClusterContext,
   secret: k8s.core.v1.Secret,
   opts: pulumi.CustomResourceOptions,

@@ -17,12 +17,16 @@ import {
   waitForVerifiedContainer,
 } from "./strategy";
 
-export function longhornSettings(config: StackConfig): LonghornConfig {
-  return config.storage.longhorn ?? strategyDefaults.longhorn();
+/** Longhorn settings with the StorageClass name resolved. */
+export type LonghornSettings = LonghornConfig & { readonly storageClassName: string };
+
+export function longhornSettings(config: StackConfig): LonghornSettings {
+  const settings = config.storage.longhorn ?? strategyDefaults.longhorn();
+  return { ...settings, storageClassName: settings.storageClassName ?? `longhorn-models-${config.kubernetes.namespace}` };
 }
 
 /** StorageClass parameters for model caches: replicated, data kept local to the reader when possible. */
-export function longhornStorageClassArgs(settings: LonghornConfig): k8s.storage.v1.StorageClassArgs {
+export function longhornStorageClassArgs(settings: LonghornSettings): k8s.storage.v1.StorageClassArgs {
   return {
     metadata: { name: settings.storageClassName, labels: labels(settings.storageClassName, "storage-class") },
     provisioner: "driver.longhorn.io",
@@ -106,7 +110,7 @@ export class LonghornModelCache extends ModelCache {
 }
 
 export interface LonghornShared {
-  readonly settings: LonghornConfig;
+  readonly settings: LonghornSettings;
   readonly storageClass?: k8s.storage.v1.StorageClass;
 }
 
