@@ -2,11 +2,24 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config/parse";
+import { parse } from "yaml";
 import { runProgram, stackFileConfig, resolve } from "./harness";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 
 describe("repo stack files", () => {
+  it("Pulumi.yaml requires (declares without a default) only keys the program requires too", () => {
+    const project = parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8")) as { config: Record<string, { default?: unknown }> };
+    const required = Object.entries(project.config)
+      .filter(([, decl]) => decl.default === undefined)
+      .map(([key]) => key.replace(/^llm-serving:/, ""));
+    expect(required).toEqual(["environment"]);
+    for (const key of required) {
+      const { [key]: _dropped, ...raw } = stackFileConfig("local");
+      expect(() => parseStackConfig(raw)).toThrow(`llm-serving:${key}`);
+    }
+  });
+
   it.each(["local", "dev", "prod"])("Pulumi.%s.yaml parses against the config contract", (stack) => {
     expect(() => parseStackConfig(stackFileConfig(stack))).not.toThrow();
   });
