@@ -1,13 +1,4 @@
-// Thin wiring: parse the stack config once, build the stack, export what users need.
-import { loadStackConfig } from "./components/config/load";
-import { LlmServing } from "./components/llmServing";
+// Thin wiring: the stack outputs of the program, for `pulumi up` / `preview`.
+import { llmServingProgram } from "./components/program";
 
-const { config, hfToken, juicefsRedisUrl } = loadStackConfig();
-const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl });
-
-export const namespace = serving.namespace;
-export const bucket = serving.bucket;
-export const endpoint = serving.endpoint;
-export const models = serving.models;
-export const catalog = serving.catalog;
-export const monthlyStorageCostUsd = serving.monthlyStorageCostUsd;
+export const { namespace, bucket, endpoint, models, catalog, monthlyStorageCostUsd } = llmServingProgram();

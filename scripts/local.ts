@@ -1,11 +1,13 @@
 /**
  * The main job: `pulumi up --stack local` through the Automation API, with a file backend in the
  * repo's ignored .pulumi/ directory. The local stack renders every manifest to ./rendered.
+ * The program runs inline (in this process), so the CLI needs no Node.js language host plugin.
  */
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { llmServingProgram } from "../components/program";
 
 const root = resolve(__dirname, "..");
 const stateDir = join(root, ".pulumi");
@@ -46,8 +48,8 @@ async function main(): Promise<void> {
     PULUMI_SKIP_UPDATE_CHECK: "true",
   };
   const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: "local", workDir: root },
-    { pulumiCommand: await pulumiCommand(), envVars },
+    { stackName: "local", projectName: "llm-serving", program: async () => llmServingProgram() },
+    { workDir: root, pulumiCommand: await pulumiCommand(), envVars },
   );
   const result = await stack.up({ onOutput: (line) => process.stdout.write(line) });
   const rendered = join(root, "rendered");

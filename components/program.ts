@@ -1,0 +1,17 @@
+/** The whole program as a function: `index.ts` runs it for the CLI, `scripts/local.ts` inline. */
+import { loadStackConfig } from "./config/load";
+import { LlmServing } from "./llmServing";
+
+/** Parses the stack config once, builds the stack and returns the stack outputs. */
+export function llmServingProgram() {
+  const { config, hfToken, juicefsRedisUrl } = loadStackConfig();
+  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl });
+  return {
+    namespace: serving.namespace,
+    bucket: serving.bucket,
+    endpoint: serving.endpoint,
+    models: serving.models,
+    catalog: serving.catalog,
+    monthlyStorageCostUsd: serving.monthlyStorageCostUsd,
+  };
+}
