@@ -4,6 +4,9 @@
 #
 #   scripts/toolchain.sh lint      actionlint
 #   scripts/toolchain.sh cluster   kube-apiserver + etcd (a real API server for integration tests)
+#   scripts/toolchain.sh pulumi    the Pulumi CLI (runs `npm run local`'s inline program; it still
+#                                  needs the kubernetes and random provider plugins, which the
+#                                  module proxy does not serve: see README "Integration tests")
 #
 # The binaries land in $LLM_SERVING_CACHE/toolchain/bin (default ~/.cache/llm-serving), named with
 # their versions and linked to plain names; a second run reuses them.
@@ -16,10 +19,14 @@ mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
 
 ACTIONLINT_VERSION=v1.7.12
-KUBERNETES_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' toolchain/kubernetes/go.mod)
-ETCD_VERSION=$(sed -n 's/^require go.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\)$/\1/p' toolchain/etcd/go.mod)
 
 command -v go >/dev/null || { echo "toolchain: Go is required (the machine image ships it; or apt-get install golang)" >&2; exit 1; }
+
+# module_version DIR MODULE: the version a wrapper module under toolchain/ pins.
+module_version() { (cd "toolchain/$1" && go list -m -f '{{.Version}}' "$2"); }
+KUBERNETES_VERSION=$(module_version kubernetes k8s.io/kubernetes)
+ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
+PULUMI_VERSION=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
 
 # build NAME VERSION COMMAND...: runs COMMAND (which writes $out) unless NAME-VERSION exists.
 build() {
@@ -53,11 +60,17 @@ cluster() {
   build kube-apiserver "$KUBERNETES_VERSION" sh -c "cd toolchain/kubernetes && go build -o '$BIN/kube-apiserver-$KUBERNETES_VERSION' k8s.io/kubernetes/cmd/kube-apiserver"
 }
 
+pulumi_cli() {
+  local ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+  build pulumi "$PULUMI_VERSION" sh -c "cd toolchain/pulumi && go build -tags osusergo,grpcnotrace -ldflags '$ldflags' -o '$BIN/pulumi-$PULUMI_VERSION' github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+}
+
 for target in "${@:-lint}"; do
   case "$target" in
     lint) lint ;;
     cluster) cluster ;;
-    *) echo "toolchain: unknown target \"$target\" (expected lint or cluster)" >&2; exit 2 ;;
+    pulumi) pulumi_cli ;;
+    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster or pulumi)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

@@ -53,7 +53,12 @@ export function toPulumiConfig(raw: Record<string, unknown>): Record<string, str
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`llm-serving:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
-export async function runProgram(raw: Record<string, unknown>, secretKeys: string[] = []): Promise<ProgramRun> {
+export interface RunOptions {
+  /** Run as `pulumi preview` (true, the default: provider outputs unknown) or as `pulumi up`. */
+  readonly preview?: boolean;
+}
+
+export async function runProgram(raw: Record<string, unknown>, secretKeys: string[] = [], options: RunOptions = {}): Promise<ProgramRun> {
   const inputs = new Map<string, Record<string, any>>();
   await pulumi.runtime.setMocks(
     {
@@ -67,7 +72,7 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
     },
     "llm-serving",
     "test",
-    true,
+    options.preview ?? true,
   );
   pulumi.runtime.setAllConfig(
     toPulumiConfig(raw),
