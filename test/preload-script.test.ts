@@ -1,6 +1,7 @@
 /**
- * Runs the real preload script with /bin/sh against a fake `s5cmd` that serves a local directory as
- * the bucket, to prove the data path: copy, sha256 verification, atomic publish, loud failure.
+ * Runs the real preload script against a fake `s5cmd` that serves a local directory as the bucket,
+ * to prove the data path: copy, sha256 verification, atomic publish, loud failure. Twice: with
+ * /bin/sh + coreutils, and with busybox's sh and applets (what the Alpine-based s5cmd image has).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -18,7 +19,21 @@ while [ "$#" -gt 2 ]; do shift; done
 src="\${1#s3://}"; src="\${src%/\\*}"; cp -R "$FAKE_BUCKET/$src/." "$2"
 `;
 
-function setup(corrupt = false) {
+/** A directory of busybox applet links, or undefined when busybox is not installed. */
+function busyboxApplets(): string | undefined {
+  const busybox = ["/usr/bin/busybox", "/bin/busybox"].find(existsSync);
+  if (!busybox) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), "busybox-"));
+  execFileSync(busybox, ["--install", "-s", dir]);
+  return dir;
+}
+
+const SHELLS: Array<[string, string | undefined]> = [["/bin/sh + coreutils", undefined]];
+const applets = busyboxApplets();
+if (applets) SHELLS.push(["busybox", applets]);
+else if (process.env.CI) throw new Error("CI must run the preload script under busybox too: apt-get install busybox-static");
+
+function setup(corrupt = false, appletDir?: string) {
   const dir = mkdtempSync(join(tmpdir(), "preload-"));
   const bin = join(dir, "bin");
   const prefix = join(dir, "bucket", "b", "models", "org", "m", "rev");
@@ -40,24 +55,28 @@ function setup(corrupt = false) {
   writeFileSync(join(prefix, "manifest.json"), JSON.stringify({ repo: "org/m", revision: "rev" }));
   const dest = join(dir, "models", "org", "m", "rev");
   const run = () =>
-    execFileSync("/bin/sh", ["-c", preloadSh(s5cmdCopyFlags({ numWorkers: 4, concurrency: 2, partSizeMiB: 8 }))], {
-      env: {
-        PATH: `${bin}:/usr/bin:/bin`,
-        FAKE_BUCKET: join(dir, "bucket"),
-        BUCKET: "b",
-        PREFIX: "models/org/m/rev",
-        DEST: dest,
-        AWS_ENDPOINT_URL: "http://x",
+    execFileSync(
+      appletDir ? join(appletDir, "sh") : "/bin/sh",
+      ["-c", preloadSh(s5cmdCopyFlags({ numWorkers: 4, concurrency: 2, partSizeMiB: 8 }))],
+      {
+        env: {
+          PATH: appletDir ? `${bin}:${appletDir}` : `${bin}:/usr/bin:/bin`,
+          FAKE_BUCKET: join(dir, "bucket"),
+          BUCKET: "b",
+          PREFIX: "models/org/m/rev",
+          DEST: dest,
+          AWS_ENDPOINT_URL: "http://x",
+        },
+        encoding: "utf8",
+        stdio: "pipe",
       },
-      encoding: "utf8",
-      stdio: "pipe",
-    });
+    );
   return { dest, run, prefix };
 }
 
-describe("preload script", () => {
+describe.each(SHELLS)("preload script (%s)", (_shell, appletDir) => {
   it("copies, verifies every sha256, publishes atomically with a marker, and is a no-op the second time", () => {
-    const { dest, run } = setup();
+    const { dest, run } = setup(false, appletDir);
     expect(run()).toContain("verified (3 files)");
     expect(readFileSync(join(dest, "model-00002-of-00002.safetensors"), "utf8")).toBe("weights-2");
     expect(existsSync(join(dest, ".verified"))).toBe(true);
@@ -66,7 +85,7 @@ describe("preload script", () => {
   });
 
   it("fails loudly on a checksum mismatch, never publishes, and removes the bad file for the retry", () => {
-    const { dest, run } = setup(true);
+    const { dest, run } = setup(true, appletDir);
     let output = "";
     try {
       run();
@@ -79,7 +98,7 @@ describe("preload script", () => {
   });
 
   it("refuses a prefix whose mirror has not written manifest.json", () => {
-    const { run, prefix } = setup();
+    const { run, prefix } = setup(false, appletDir);
     execFileSync("rm", [join(prefix, "manifest.json")]);
     expect(() => run()).toThrow(/manifest.json is missing/);
   });
