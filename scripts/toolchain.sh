@@ -4,6 +4,7 @@
 #
 #   scripts/toolchain.sh lint      actionlint
 #   scripts/toolchain.sh cluster   kube-apiserver + etcd (a real API server for integration tests)
+#   scripts/toolchain.sh bench     s5cmd (the preload Jobs' copier) + versitygw (S3 server) + awscli
 #   scripts/toolchain.sh pulumi    the Pulumi CLI (runs `npm run local`'s inline program; it still
 #                                  needs the kubernetes and random provider plugins, which the
 #                                  module proxy does not serve: see README "Integration tests")
@@ -27,6 +28,8 @@ module_version() { (cd "toolchain/$1" && go list -m -f '{{.Version}}' "$2"); }
 KUBERNETES_VERSION=$(module_version kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
 PULUMI_VERSION=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
+S5CMD_VERSION=$(module_version bench github.com/peak/s5cmd/v2)
+VERSITYGW_VERSION=$(module_version bench github.com/versity/versitygw)
 
 # build NAME VERSION COMMAND...: runs COMMAND (which writes $out) unless NAME-VERSION exists.
 build() {
@@ -60,6 +63,21 @@ cluster() {
   build kube-apiserver "$KUBERNETES_VERSION" sh -c "cd toolchain/kubernetes && go build -o '$BIN/kube-apiserver-$KUBERNETES_VERSION' k8s.io/kubernetes/cmd/kube-apiserver"
 }
 
+bench() {
+  build s5cmd "$S5CMD_VERSION" sh -c "cd toolchain/bench && go build -ldflags '-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION' -o '$BIN/s5cmd-$S5CMD_VERSION' github.com/peak/s5cmd/v2"
+  build versitygw "$VERSITYGW_VERSION" sh -c "cd toolchain/bench && go build -o '$BIN/versitygw-$VERSITYGW_VERSION' github.com/versity/versitygw/cmd/versitygw"
+  # The baseline is the aws-cli users get from their distribution.
+  if [ ! -x /usr/bin/aws ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "toolchain: installing Debian's awscli" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli) >&2
+    else
+      echo "toolchain: /usr/bin/aws is missing: apt-get install awscli (as root)" >&2
+      exit 1
+    fi
+  fi
+}
+
 pulumi_cli() {
   local ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
   build pulumi "$PULUMI_VERSION" sh -c "cd toolchain/pulumi && go build -tags osusergo,grpcnotrace -ldflags '$ldflags' -o '$BIN/pulumi-$PULUMI_VERSION' github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
@@ -69,8 +87,9 @@ for target in "${@:-lint}"; do
   case "$target" in
     lint) lint ;;
     cluster) cluster ;;
+    bench) bench ;;
     pulumi) pulumi_cli ;;
-    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster or pulumi)" >&2; exit 2 ;;
+    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, bench or pulumi)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

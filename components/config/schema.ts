@@ -186,7 +186,7 @@ const s3Streaming = z.strictObject({
 
 const storage = z.strictObject({
   strategy: z.enum(STORAGE_STRATEGIES),
-  preload: preload.default({ image: "peakcom/s5cmd:v2.3.0", numWorkers: 64, concurrency: 16, partSizeMiB: 64 }),
+  preload: preload.prefault({}),
   hostPath: hostPath.optional(),
   localPath: localPath.optional(),
   longhorn: longhorn.optional(),
@@ -267,6 +267,7 @@ export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl">;
 
 /** Defaults for each strategy's sub-object, so strategies always see a complete settings object. */
 export const strategyDefaults = {
+  preload: () => preload.parse({}),
   hostPath: () => hostPath.parse({}),
   localPath: () => localPath.parse({}),
   longhorn: () => longhorn.parse({}),

@@ -6,9 +6,9 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, toolchainBinDir } from "../../scripts/localTools";
 import { KubeClient } from "./kubeClient";
 
 export interface ApiServer {
@@ -21,19 +21,8 @@ export interface ApiServer {
 
 /** The toolchain's bin directory, or undefined when `scripts/toolchain.sh cluster` has not run. */
 export function toolchainBin(): string | undefined {
-  const bin = join(process.env.LLM_SERVING_CACHE ?? join(process.env.HOME ?? "/root", ".cache", "llm-serving"), "toolchain", "bin");
+  const bin = toolchainBinDir();
   return existsSync(join(bin, "kube-apiserver")) && existsSync(join(bin, "etcd")) ? bin : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function start(bin: string, args: string[], log: string): ChildProcess {

@@ -1,0 +1,69 @@
+/**
+ * How the program scales with the number of models: evaluates the real program under Pulumi mocks
+ * (what `pulumi preview` spends in our code) for 1, 10 and 50 models with each storage strategy,
+ * and prints wall time, resource count and their per-model cost next to the 1-model baseline.
+ *
+ *   npm run bench:scale             (BENCH_SCALE_REPEATS=3)
+ */
+import { cpus } from "node:os";
+import { STORAGE_STRATEGIES } from "../components/config/schema";
+import { median } from "../scripts/localTools";
+import { runProgram } from "../test/harness";
+
+const SIZES = [1, 10, 50];
+const REPEATS = Number(process.env.BENCH_SCALE_REPEATS ?? "3");
+const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
+
+function config(strategy: string, models: number): Record<string, unknown> {
+  return {
+    environment: "dev",
+    kubernetes: { namespace: "llm", skipAwait: true },
+    objectStore: { provider: "minio", bucket: "llm-models" },
+    storage: { strategy },
+    models: Array.from({ length: models }, (_, i) => ({
+      name: `model-${i}`,
+      huggingFace: `org/model-${i}`,
+      revision: REV,
+      engine: i % 2 === 0 ? "vllm" : "sglang",
+      sizeGiB: 16,
+    })),
+  };
+}
+
+async function measure(strategy: string, models: number): Promise<{ ms: number; resources: number }> {
+  const times: number[] = [];
+  let resources = 0;
+  for (let i = 0; i < REPEATS; i++) {
+    const start = process.hrtime.bigint();
+    const run = await runProgram(config(strategy, models));
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    resources = run.resources.length;
+  }
+  return { ms: median(times), resources };
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `# program scale under Pulumi mocks: median of ${REPEATS}, ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}\n`,
+  );
+  console.log("strategy      models  resources  res/model   wall ms  ms/model  ms/model ÷ 1-model baseline");
+  await measure("hostPath", 1); // warm up module loading and the JIT
+  let worst = 0;
+  for (const strategy of STORAGE_STRATEGIES) {
+    const rows = [];
+    for (const n of SIZES) rows.push({ n, ...(await measure(strategy, n)) });
+    const base = rows[0].ms;
+    for (const r of rows) {
+      console.log(
+        `${strategy.padEnd(12)} ${String(r.n).padStart(7)} ${String(r.resources).padStart(10)} ${(r.resources / r.n).toFixed(1).padStart(10)} ${r.ms.toFixed(0).padStart(9)} ${(r.ms / r.n).toFixed(1).padStart(9)} ${(r.ms / r.n / base).toFixed(2).padStart(8)}`,
+      );
+      if (r.n === 50) worst = Math.max(worst, r.ms);
+    }
+  }
+  console.log(`\nslowest 50-model stack: ${(worst / 1000).toFixed(2)} s (goal < 3 s)`);
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:scale: ${error.message}`);
+  process.exit(1);
+});
