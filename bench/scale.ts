@@ -1,7 +1,8 @@
 /**
  * How the program scales with the number of models: evaluates the real program under Pulumi mocks
  * (what `pulumi preview` spends in our code) for 1, 10 and 50 models with each storage strategy,
- * and prints wall time, resource count and their per-model cost next to the 1-model baseline.
+ * and prints wall time and resource count, with the marginal cost of each added model: linear
+ * growth shows as the same marginal cost from 1→10 as from 10→50.
  *
  *   npm run bench:scale             (BENCH_SCALE_REPEATS=3)
  */
@@ -46,19 +47,22 @@ async function main(): Promise<void> {
   console.log(
     `# program scale under Pulumi mocks: median of ${REPEATS}, ${cpus().length} × ${cpus()[0]?.model}, node ${process.version}\n`,
   );
-  console.log("strategy      models  resources  res/model   wall ms  ms/model  ms/model ÷ 1-model baseline");
+  console.log(
+    "strategy      models  resources  +res/model   wall ms  +ms/model   (+ = marginal cost of each model added since the previous row)",
+  );
   await measure("hostPath", 1); // warm up module loading and the JIT
   let worst = 0;
   for (const strategy of STORAGE_STRATEGIES) {
-    const rows = [];
+    const rows: Array<{ n: number; ms: number; resources: number }> = [];
     for (const n of SIZES) rows.push({ n, ...(await measure(strategy, n)) });
-    const base = rows[0].ms;
-    for (const r of rows) {
+    rows.forEach((r, i) => {
+      const prev = rows[i - 1];
+      const marginal = (value: number, before: number) => (prev ? ((value - before) / (r.n - prev.n)).toFixed(1) : "-");
       console.log(
-        `${strategy.padEnd(12)} ${String(r.n).padStart(7)} ${String(r.resources).padStart(10)} ${(r.resources / r.n).toFixed(1).padStart(10)} ${r.ms.toFixed(0).padStart(9)} ${(r.ms / r.n).toFixed(1).padStart(9)} ${(r.ms / r.n / base).toFixed(2).padStart(8)}`,
+        `${strategy.padEnd(12)} ${String(r.n).padStart(7)} ${String(r.resources).padStart(10)} ${marginal(r.resources, prev?.resources ?? 0).padStart(11)} ${r.ms.toFixed(0).padStart(9)} ${marginal(r.ms, prev?.ms ?? 0).padStart(10)}`,
       );
       if (r.n === 50) worst = Math.max(worst, r.ms);
-    }
+    });
   }
   console.log(`\nslowest 50-model stack: ${(worst / 1000).toFixed(2)} s (goal < 3 s)`);
 }

@@ -3,7 +3,8 @@
  *   ours      the copy line of the preload Job (s5cmd, the Job's flags), for several flag sets
  *   aws-cli   `aws s3 sync` (Debian's awscli, default settings), what users would reach for
  *   raw copy  `cp -r` of the same bytes from the S3 server's backing directory (disk read → write)
- *   preload   the whole preload script: copy + sha256 verification + atomic publish
+ *   preload   the whole preload script: copy + sha256 verification + atomic publish, with the
+ *             host's GNU tools + openssl, and with busybox's (what the Alpine s5cmd image has)
  * against a real S3 server (versitygw, posix backend) on loopback, with a synthetic model shaped
  * like a real one. Page cache is dropped before every run when we are root.
  *
@@ -30,27 +31,28 @@ type Flags = { numWorkers: number; concurrency: number; partSizeMiB: number };
 const CANDIDATES: Flags[] = [
   { numWorkers: 256, concurrency: 5, partSizeMiB: 50 },
   { ...strategyDefaults.preload() },
+  { numWorkers: 64, concurrency: 16, partSizeMiB: 64 },
   { numWorkers: 64, concurrency: 8, partSizeMiB: 64 },
-  { numWorkers: 64, concurrency: 32, partSizeMiB: 64 },
-  { numWorkers: 64, concurrency: 16, partSizeMiB: 128 },
-  { numWorkers: 64, concurrency: 16, partSizeMiB: 16 },
-];
+  { numWorkers: 64, concurrency: 8, partSizeMiB: 128 },
+  { numWorkers: 64, concurrency: 32, partSizeMiB: 32 },
+  { numWorkers: 32, concurrency: 4, partSizeMiB: 128 },
+].filter((f, i, all) => all.findIndex((g) => s5cmdCopyFlags(g) === s5cmdCopyFlags(f)) === i);
 
 const bin = toolchainBinDir();
 const env = { ...process.env, ...ACCESS, PATH: `${bin}:${process.env.PATH}` };
 const canDropCaches = process.getuid?.() === 0 && existsSync("/proc/sys/vm/drop_caches");
 
-function sh(script: string, extraEnv: Record<string, string> = {}): void {
-  const r = spawnSync("/bin/sh", ["-c", script], { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
+function sh(script: string, extraEnv: Record<string, string> = {}, shell = "/bin/sh"): void {
+  const r = spawnSync(shell, ["-c", script], { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
   if (r.status !== 0) throw new Error(`failed (${r.status}): ${script.split("\n")[0]}\n${r.stderr.toString().slice(-2000)}`);
 }
 
 /** Seconds for one run, cold page cache, including the flush of what it wrote. */
-function timed(script: string, extraEnv: Record<string, string> = {}): number {
+function timed(script: string, extraEnv: Record<string, string> = {}, shell = "/bin/sh"): number {
   sh("sync");
   if (canDropCaches) writeFileSync("/proc/sys/vm/drop_caches", "3");
   const start = process.hrtime.bigint();
-  sh(`${script}\nsync`, extraEnv);
+  sh(`${script}\nsync`, extraEnv, shell);
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -134,6 +136,11 @@ async function main(): Promise<void> {
     const dest = join(DIR, "dest");
     const fresh = () => rmSync(dest, { recursive: true, force: true });
 
+    // busybox's applets + s5cmd and nothing else: the userland of the Alpine-based s5cmd image.
+    const busybox = join(DIR, "busybox");
+    mkdirSync(busybox);
+    execFileSync("/usr/bin/busybox", ["--install", "-s", busybox]);
+    const preloadEnv = { DEST: dest, BUCKET, PREFIX, AWS_ENDPOINT_URL: s3.endpoint };
     const copy = (flags: Flags) =>
       `mkdir -p "${dest}"\n${s5} ${s5cmdCopyFlags(flags)} --if-size-differ "s3://${BUCKET}/${PREFIX}/*" "${dest}/"`;
     const methods: Record<string, () => number> = {
@@ -143,7 +150,8 @@ async function main(): Promise<void> {
         timed(`/usr/bin/aws --endpoint-url ${s3.endpoint} s3 sync --only-show-errors "s3://${BUCKET}/${PREFIX}/" "${dest}/"`)
       ),
       "raw copy": () => (fresh(), timed(`cp -r "${backing}" "${dest}"`)),
-      "preload (copy+verify)": () => (fresh(), timed(preloadSh(jobFlags), { DEST: dest, BUCKET, PREFIX, AWS_ENDPOINT_URL: s3.endpoint })),
+      "preload, GNU + openssl": () => (fresh(), timed(preloadSh(jobFlags), preloadEnv)),
+      "preload, busybox": () => (fresh(), timed(preloadSh(jobFlags), { ...preloadEnv, PATH: `${bin}:${busybox}` }, join(busybox, "sh"))),
     };
 
     console.log(
@@ -153,11 +161,16 @@ async function main(): Promise<void> {
       `# machine: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; S3 server versitygw (posix) on loopback\n`,
     );
 
-    console.log("## s5cmd flag sets (1 run each, then the best twice more)");
-    const tuning = CANDIDATES.map((flags) => ({ flags, runs: [(fresh(), timed(copy(flags)))] }));
-    const best = [...tuning].sort((a, b) => a.runs[0] - b.runs[0])[0];
-    for (let i = 0; i < 2; i++) best.runs.push((fresh(), timed(copy(best.flags))));
-    for (const t of tuning) console.log(`${s5cmdCopyFlags(t.flags).padEnd(58)} ${fmt(median(t.runs), bytes)}  (n=${t.runs.length})`);
+    console.log(`## s5cmd flag sets (${ROUNDS} runs each, interleaved; the first row is s5cmd's own defaults, * the Job's)`);
+    const tuning = CANDIDATES.map((flags) => ({ flags, runs: [] as number[] }));
+    for (let round = 0; round < ROUNDS; round++) for (const t of tuning) t.runs.push((fresh(), timed(copy(t.flags))));
+    const best = [...tuning].sort((a, b) => median(a.runs) - median(b.runs))[0];
+    for (const t of tuning) {
+      const flags = s5cmdCopyFlags(t.flags);
+      console.log(
+        `${flags === jobFlags ? "*" : " "} ${flags.padEnd(56)} ${fmt(median(t.runs), bytes)}  runs ${t.runs.map((r) => r.toFixed(2)).join(" ")}`,
+      );
+    }
 
     console.log("\n## side by side (alternating order each round)");
     const results: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
@@ -173,10 +186,11 @@ async function main(): Promise<void> {
     console.log("\n## ratios (medians)");
     console.log(`ours vs aws-cli:                 ${(m["aws-cli"] / m["ours (Job flags)"]).toFixed(2)}× faster   (goal ≥ 3×)`);
     console.log(`ours vs raw copy (rate):         ${(m["raw copy"] / m["ours (Job flags)"]).toFixed(2)}× of the raw rate   (goal ≥ 0.85×)`);
-    console.log(
-      `verification overhead:           +${((m["preload (copy+verify)"] / m["ours (Job flags)"] - 1) * 100).toFixed(0)}% (copy+sha256+publish vs copy)`,
-    );
-    console.log(`best flag set:                   ${s5cmdCopyFlags(best.flags)} (${fmt(median(best.runs), bytes).trim()})`);
+    for (const userland of ["GNU + openssl", "busybox"]) {
+      const overhead = (m[`preload, ${userland}`] / m["ours (Job flags)"] - 1) * 100;
+      console.log(`verification overhead, ${userland.padEnd(14)} +${overhead.toFixed(0)}% (copy + sha256 + publish vs copy)`);
+    }
+    console.log(`fastest flag set (median):       ${s5cmdCopyFlags(best.flags)} (${fmt(median(best.runs), bytes).trim()})`);
   } finally {
     s3.stop();
     rmSync(DIR, { recursive: true, force: true });

@@ -66,13 +66,14 @@ cluster() {
 bench() {
   build s5cmd "$S5CMD_VERSION" sh -c "cd toolchain/bench && go build -ldflags '-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION' -o '$BIN/s5cmd-$S5CMD_VERSION' github.com/peak/s5cmd/v2"
   build versitygw "$VERSITYGW_VERSION" sh -c "cd toolchain/bench && go build -o '$BIN/versitygw-$VERSITYGW_VERSION' github.com/versity/versitygw/cmd/versitygw"
-  # The baseline is the aws-cli users get from their distribution.
-  if [ ! -x /usr/bin/aws ]; then
+  # The baseline is the aws-cli users get from their distribution; busybox stands in for the
+  # userland of the Alpine-based s5cmd image.
+  if [ ! -x /usr/bin/aws ] || [ ! -x /usr/bin/busybox ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "toolchain: installing Debian's awscli" >&2
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli) >&2
+      echo "toolchain: installing Debian's awscli and busybox-static" >&2
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli busybox-static) >&2
     else
-      echo "toolchain: /usr/bin/aws is missing: apt-get install awscli (as root)" >&2
+      echo "toolchain: /usr/bin/aws or /usr/bin/busybox is missing: apt-get install awscli busybox-static (as root)" >&2
       exit 1
     fi
   fi
