@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -28,9 +28,24 @@ function busyboxApplets(): string | undefined {
   return dir;
 }
 
+/** busybox applets plus python3 and without sha256sum: the script must hash with Python's hashlib. */
+function pythonApplets(): string | undefined {
+  const dir = busyboxApplets();
+  // The interpreter itself, not a version-manager shim that needs bash.
+  const python = execFileSync("/bin/sh", ["-c", "python3 -c 'import sys; print(sys.executable)' 2> /dev/null || true"], {
+    encoding: "utf8",
+  }).trim();
+  if (!dir || !python) return undefined;
+  rmSync(join(dir, "sha256sum"));
+  symlinkSync(python, join(dir, "python3"));
+  return dir;
+}
+
+// /bin/sh + coreutils hash with openssl when the host has it; busybox with its sha256sum.
 const SHELLS: Array<[string, string | undefined]> = [["/bin/sh + coreutils", undefined]];
 const applets = busyboxApplets();
-if (applets) SHELLS.push(["busybox", applets]);
+const pythonOnly = pythonApplets();
+if (applets && pythonOnly) SHELLS.push(["busybox", applets], ["busybox + python3 hashlib", pythonOnly]);
 else if (process.env.CI) throw new Error("CI must run the preload script under busybox too: apt-get install busybox-static");
 
 function setup(corrupt = false, appletDir?: string) {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { STORAGE_STRATEGIES } from "../components/config/schema";
+import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
+import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
+import { preloadSh, s5cmdCopyFlags } from "../components/mirror/scripts";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
@@ -23,6 +25,14 @@ function rawFor(strategy: string, engine: string, store: string, model: Record<s
     storage: { strategy },
     models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, ...model }],
   });
+}
+
+/** The preload pair: s5cmd handed over from its image, then the verifying copy in the Python image. */
+function expectPreload(init: any[], main: any[]) {
+  expect(init.map((c) => [c.name, c.image])).toEqual([["s5cmd", "peakcom/s5cmd:v2.3.0"]]);
+  expect(main.map((c) => [c.name, c.image])).toEqual([["preload", MIRROR_PYTHON_IMAGE]]);
+  expect(main[0].command[2]).toBe(preloadSh(s5cmdCopyFlags(strategyDefaults.preload())));
+  expect(main[0].env[0]).toEqual({ name: "PATH", value: "/tools:/usr/local/bin:/usr/bin:/bin" });
 }
 
 function podSpecOf(resource: { inputs: any }) {
@@ -89,7 +99,7 @@ describe("storage strategies", () => {
     const pod = podSpecOf(job);
     expect(pod.volumes[0].hostPath).toEqual({ path: "/var/lib/llm-models", type: "DirectoryOrCreate" });
     expect(pod.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
-    expect(pod.containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+    expectPreload(pod.initContainers, pod.containers);
     expect(job.inputs.spec.parallelism).toBe(1);
     const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
     expect(server.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
@@ -106,7 +116,7 @@ describe("storage strategies", () => {
       resources: { requests: { storage: "21Gi" } },
     });
     expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
-    expect(podSpecOf(sts).initContainers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+    expectPreload(podSpecOf(sts).initContainers.slice(0, 1), podSpecOf(sts).initContainers.slice(1));
   });
 
   it("longhorn: one retained RWX claim on a Retain StorageClass, filled once, spread replicas", async () => {
@@ -173,7 +183,8 @@ describe("storage strategies", () => {
     expect(sc.inputs.parameters["csi.storage.k8s.io/node-publish-secret-name"]).toBe("juicefs-llm-models");
     expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-weights").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
     expect(run.one("kubernetes:core/v1:PersistentVolumeClaim", "m-kv-cache").inputs.spec.accessModes).toEqual(["ReadWriteMany"]);
-    expect(podSpecOf(run.one("kubernetes:batch/v1:Job", "m-warmup")).containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+    const warmup = podSpecOf(run.one("kubernetes:batch/v1:Job", "m-warmup"));
+    expectPreload(warmup.initContainers, warmup.containers);
   });
 
   it("juicefs on MinIO keeps metadata backups on (only R2 needs backup-meta=0)", async () => {

@@ -11,7 +11,8 @@ import {
   MODELS_MOUNT,
   modelDir,
   nodeLocalKvCache,
-  preloadContainer,
+  PRELOAD_TOOLS_VOLUME,
+  preloadContainers,
   StorageStrategy,
 } from "./strategy";
 
@@ -28,7 +29,7 @@ export class LocalPathModelCache extends ModelCache {
     this.plan = {
       source: { kind: "path", path: modelDir(args.model) },
       loadingPath: `local-path PVC (${size}Gi, ${settings.storageClassName}) filled by an init container`,
-      volumes: [],
+      volumes: [PRELOAD_TOOLS_VOLUME],
       volumeMounts: [{ name: "models", mountPath: MODELS_MOUNT, readOnly: true }],
       volumeClaimTemplates: [
         {
@@ -41,7 +42,7 @@ export class LocalPathModelCache extends ModelCache {
         },
       ],
       // The pod's own claim is filled (and verified) before the engine starts; a restart resumes.
-      initContainers: [preloadContainer(args, "models", MODELS_MOUNT)],
+      initContainers: preloadContainers(args, "models", MODELS_MOUNT),
       env: [],
       nodeSelector: {},
       spreadable: false,
