@@ -259,7 +259,7 @@ describe("config validation", () => {
     expect(config.kubernetes).toMatchObject({ namespace: "llm", gpuResource: "nvidia.com/gpu", skipAwait: false, createNamespace: true });
     expect(config.models[0]).toMatchObject({ replicas: 1, gpus: 1, mirror: true, extraArgs: [] });
     expect(parseStackConfig(withModel({ revision: undefined })).models[0].revision).toBe("main");
-    expect(config.storage.preload).toEqual({ image: "peakcom/s5cmd:v2.3.0", numWorkers: 64, concurrency: 16, partSizeMiB: 64 });
+    expect(config.storage.preload).toEqual({ image: "peakcom/s5cmd:v2.3.0", numWorkers: 64, concurrency: 32, partSizeMiB: 32 });
   });
 
   it("renders key paths the way users write them", () => {
