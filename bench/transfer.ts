@@ -3,8 +3,9 @@
  *   ours      the copy line of the preload Job (s5cmd, the Job's flags), for several flag sets
  *   aws-cli   `aws s3 sync` (Debian's awscli, default settings), what users would reach for
  *   raw copy  `cp -r` of the same bytes from the S3 server's backing directory (disk read → write)
- *   preload   the whole preload script: copy + sha256 verification + atomic publish, with the
- *             host's GNU tools + openssl, and with busybox's (what the Alpine s5cmd image has)
+ *   preload   the whole preload script: copy + sha256 verification + atomic publish, hashing with
+ *             openssl (host), Python's hashlib (the Job's Python image) and busybox's sha256sum
+ *             (what the Alpine-based s5cmd image alone would have)
  * against a real S3 server (versitygw, posix backend) on loopback, with a synthetic model shaped
  * like a real one. Page cache is dropped before every run when we are root.
  *
@@ -12,7 +13,7 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { preloadSh, s5cmdCopyFlags } from "../components/mirror/scripts";
@@ -33,6 +34,7 @@ const CANDIDATES: Flags[] = [
   { ...strategyDefaults.preload() },
   { numWorkers: 64, concurrency: 16, partSizeMiB: 64 },
   { numWorkers: 64, concurrency: 8, partSizeMiB: 64 },
+  { numWorkers: 64, concurrency: 64, partSizeMiB: 16 },
   { numWorkers: 64, concurrency: 8, partSizeMiB: 128 },
   { numWorkers: 64, concurrency: 32, partSizeMiB: 32 },
   { numWorkers: 32, concurrency: 4, partSizeMiB: 128 },
@@ -136,10 +138,17 @@ async function main(): Promise<void> {
     const dest = join(DIR, "dest");
     const fresh = () => rmSync(dest, { recursive: true, force: true });
 
-    // busybox's applets + s5cmd and nothing else: the userland of the Alpine-based s5cmd image.
+    // busybox's applets + s5cmd and nothing else: the userland of the Alpine-based s5cmd image;
+    // the same plus python3 and minus sha256sum: hashing as in the Job's Python image.
     const busybox = join(DIR, "busybox");
-    mkdirSync(busybox);
-    execFileSync("/usr/bin/busybox", ["--install", "-s", busybox]);
+    const pythonLand = join(DIR, "python");
+    for (const dir of [busybox, pythonLand]) {
+      mkdirSync(dir);
+      execFileSync("/usr/bin/busybox", ["--install", "-s", dir]);
+    }
+    rmSync(join(pythonLand, "sha256sum"));
+    const python = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim();
+    symlinkSync(python, join(pythonLand, "python3"));
     const preloadEnv = { DEST: dest, BUCKET, PREFIX, AWS_ENDPOINT_URL: s3.endpoint };
     const copy = (flags: Flags) =>
       `mkdir -p "${dest}"\n${s5} ${s5cmdCopyFlags(flags)} --if-size-differ "s3://${BUCKET}/${PREFIX}/*" "${dest}/"`;
@@ -150,7 +159,11 @@ async function main(): Promise<void> {
         timed(`/usr/bin/aws --endpoint-url ${s3.endpoint} s3 sync --only-show-errors "s3://${BUCKET}/${PREFIX}/" "${dest}/"`)
       ),
       "raw copy": () => (fresh(), timed(`cp -r "${backing}" "${dest}"`)),
-      "preload, GNU + openssl": () => (fresh(), timed(preloadSh(jobFlags), preloadEnv)),
+      "preload, openssl": () => (fresh(), timed(preloadSh(jobFlags), preloadEnv)),
+      "preload, Python hashlib": () => (
+        fresh(),
+        timed(preloadSh(jobFlags), { ...preloadEnv, PATH: `${bin}:${pythonLand}` }, join(pythonLand, "sh"))
+      ),
       "preload, busybox": () => (fresh(), timed(preloadSh(jobFlags), { ...preloadEnv, PATH: `${bin}:${busybox}` }, join(busybox, "sh"))),
     };
 
@@ -183,12 +196,32 @@ async function main(): Promise<void> {
     for (const [name, runs] of Object.entries(results))
       console.log(`${name.padEnd(24)} ${fmt(m[name], bytes)}  runs ${runs.map((r) => r.toFixed(2)).join(" ")}`);
 
+    // What one core hashes: the verification tools a preload image may have (largest shard, warm cache).
+    console.log("\n## sha256 throughput per core (largest shard, page cache warm)");
+    const shard = join(source, "model-00001-of-" + String(Math.max(2, Math.ceil(SIZE_GIB / 2))).padStart(5, "0") + ".safetensors");
+    sh(`cat "${shard}" > /dev/null`);
+    const hashers: Record<string, string> = {
+      "sha256sum (GNU coreutils)": `sha256sum "${shard}"`,
+      "sha256sum (busybox)": `/usr/bin/busybox sha256sum "${shard}"`,
+      "openssl dgst -sha256": `openssl dgst -sha256 "${shard}"`,
+      "python3 hashlib": `python3 -c 'import hashlib,sys; h=hashlib.sha256(); f=open(sys.argv[1],"rb"); [h.update(c) for c in iter(lambda: f.read(1<<24), b"")]' "${shard}"`,
+    };
+    const shardBytes = statSync(shard).size;
+    for (const [name, command] of Object.entries(hashers)) {
+      const runs = [0, 1, 2].map(() => {
+        const start = process.hrtime.bigint();
+        sh(command);
+        return Number(process.hrtime.bigint() - start) / 1e9;
+      });
+      console.log(`${name.padEnd(26)} ${fmt(median(runs), shardBytes)}`);
+    }
+
     console.log("\n## ratios (medians)");
     console.log(`ours vs aws-cli:                 ${(m["aws-cli"] / m["ours (Job flags)"]).toFixed(2)}× faster   (goal ≥ 3×)`);
     console.log(`ours vs raw copy (rate):         ${(m["raw copy"] / m["ours (Job flags)"]).toFixed(2)}× of the raw rate   (goal ≥ 0.85×)`);
-    for (const userland of ["GNU + openssl", "busybox"]) {
-      const overhead = (m[`preload, ${userland}`] / m["ours (Job flags)"] - 1) * 100;
-      console.log(`verification overhead, ${userland.padEnd(14)} +${overhead.toFixed(0)}% (copy + sha256 + publish vs copy)`);
+    for (const hasher of ["openssl", "Python hashlib", "busybox"]) {
+      const overhead = (m[`preload, ${hasher}`] / m["ours (Job flags)"] - 1) * 100;
+      console.log(`verification overhead, ${hasher.padEnd(15)} +${overhead.toFixed(0)}% (copy + sha256 + publish vs copy)`);
     }
     console.log(`fastest flag set (median):       ${s5cmdCopyFlags(best.flags)} (${fmt(median(best.runs), bytes).trim()})`);
   } finally {
