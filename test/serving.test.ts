@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { preloadSh, s5cmdCopyFlags } from "../components/mirror/scripts";
+import { PRELOAD_PY, s5cmdCopyFlags } from "../components/mirror/scripts";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
@@ -31,7 +31,7 @@ function rawFor(strategy: string, engine: string, store: string, model: Record<s
 function expectPreload(init: any[], main: any[]) {
   expect(init.map((c) => [c.name, c.image])).toEqual([["s5cmd", "peakcom/s5cmd:v2.3.0"]]);
   expect(main.map((c) => [c.name, c.image])).toEqual([["preload", MIRROR_PYTHON_IMAGE]]);
-  expect(main[0].command[2]).toBe(preloadSh(s5cmdCopyFlags(strategyDefaults.preload())));
+  expect(main[0].command).toEqual(["python3", "-c", PRELOAD_PY, ...s5cmdCopyFlags(strategyDefaults.preload()).split(" ")]);
   expect(main[0].env[0]).toEqual({ name: "PATH", value: "/tools:/usr/local/bin:/usr/bin:/bin" });
 }
 

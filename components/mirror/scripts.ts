@@ -72,44 +72,64 @@ echo "mirrored to s3://$BUCKET/$PREFIX/"
 }
 
 /**
- * Preload (s5cmd image): copy a mirrored model into DEST once, verify every sha256, then publish
- * it atomically with a marker. Resumable; a mismatch deletes the bad files and fails loudly.
+ * Preload (Python image, s5cmd on PATH): copy a mirrored model into DEST once, verify every sha256,
+ * then publish it atomically with a marker. Each file is hashed (hashlib, one thread per CPU) the
+ * moment s5cmd reports it written, so hashing overlaps the rest of the download. Resumable: files
+ * kept from an earlier attempt are skipped by s5cmd and hashed at the end. A mismatch deletes the
+ * bad files and fails loudly, so the retry fetches them again. Arguments: the s5cmd flags.
  */
-export function preloadSh(flags: string): string {
-  return `set -eu
-S5CMD="$(command -v s5cmd || echo /s5cmd)"
-dest="$DEST"; part="$DEST.partial"
-if [ -f "$dest/${VERIFIED_MARKER}" ]; then echo "$dest already present and verified"; exit 0; fi
-if ! "$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" cat "s3://$BUCKET/$PREFIX/manifest.json" > /dev/null; then
-  echo "FATAL: s3://$BUCKET/$PREFIX/manifest.json is missing: the mirror has not completed"; exit 1
-fi
-mkdir -p "$part"
-"$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" ${flags} --if-size-differ "s3://$BUCKET/$PREFIX/*" "$part/"
-cd "$part"
-# Hashing is CPU-bound: one file per CPU at once (GNU and busybox xargs -P), with the fastest
-# hasher the image has: openssl or Python's hashlib (SHA-NI) before sha256sum (BENCHMARKS.md).
-check_one='want="\${1%% *}"; file="\${1#*  }"
-if command -v openssl > /dev/null 2>&1; then got="$(openssl dgst -sha256 -r "$file" 2> /dev/null)"
-elif command -v python3 > /dev/null 2>&1; then got="$(python3 -c "import hashlib, io, sys; print(hashlib.file_digest(io.FileIO(sys.argv[1]), hashlib.sha256).hexdigest())" "$file" 2> /dev/null)"
-else got="$(sha256sum "$file" 2> /dev/null)"; fi
-if [ "\${got%% *}" = "$want" ]; then echo "$file: OK"; else echo "$file: FAILED"; exit 1; fi'
-if printf 'x' | xargs -0 -P 2 true 2> /dev/null; then
-  verify() { tr '\\n' '\\0' < manifest.sha256 | xargs -0 -n 1 -P "$(nproc 2> /dev/null || echo 4)" sh -c "$check_one" verify; }
-else
-  verify() { rc=0; while IFS= read -r line; do sh -c "$check_one" verify "$line" || rc=1; done < manifest.sha256; return $rc; }
-fi
-if ! verify > /tmp/verify.log 2>&1; then
-  grep -v ': OK$' /tmp/verify.log || true
-  grep ': FAILED' /tmp/verify.log | sed 's/: FAILED.*$//' | while read -r f; do rm -f "$f"; done
-  echo "FATAL: sha256 verification failed; the bad files were removed and will be fetched again on retry"; exit 1
-fi
-touch "${VERIFIED_MARKER}"
-cd /
-rm -rf "$dest"
-mv "$part" "$dest"
-echo "$dest verified ($(wc -l < "$dest/manifest.sha256") files)"
+export const PRELOAD_PY = `import concurrent.futures, hashlib, json, os, pathlib, shutil, subprocess, sys
+
+dest = pathlib.Path(os.environ["DEST"])
+part = pathlib.Path(f"{dest}.partial")
+source = f"s3://{os.environ['BUCKET']}/{os.environ['PREFIX']}"
+s5cmd = [shutil.which("s5cmd") or "/s5cmd", "--endpoint-url", os.environ["AWS_ENDPOINT_URL"]]
+marker = "${VERIFIED_MARKER}"
+
+if (dest / marker).exists():
+    print(f"{dest} already present and verified")
+    sys.exit(0)
+if subprocess.run(s5cmd + ["cat", f"{source}/manifest.json"], stdout=subprocess.DEVNULL).returncode != 0:
+    sys.exit(f"FATAL: {source}/manifest.json is missing: the mirror has not completed")
+part.mkdir(parents=True, exist_ok=True)
+# The manifest first, so that every file can be checked the moment it lands.
+subprocess.run(s5cmd + ["cp", f"{source}/manifest.sha256", f"{part}/"], check=True, stdout=subprocess.DEVNULL)
+expected = dict(reversed(line.split("  ", 1)) for line in (part / "manifest.sha256").read_text().splitlines() if line)
+
+def sha256(path):
+    try:
+        with (part / path).open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+
+pool = concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4)
+hashes = {}
+copy = subprocess.Popen(s5cmd + ["--json"] + sys.argv[1:] + ["--if-size-differ", f"{source}/*", f"{part}/"], stdout=subprocess.PIPE, text=True)
+for line in copy.stdout:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        print(line, end="")
+        continue
+    path = os.path.relpath(event.get("destination", ""), part)
+    if event.get("success") and path in expected and path not in hashes:
+        hashes[path] = pool.submit(sha256, path)
+if copy.wait() != 0:
+    sys.exit(f"FATAL: s5cmd exited with {copy.returncode}; the retry resumes from {part}")
+for path in expected.keys() - hashes.keys():
+    hashes[path] = pool.submit(sha256, path)  # kept from an earlier attempt
+bad = sorted(path for path, digest in hashes.items() if digest.result() != expected[path])
+for path in bad:
+    print(f"{path}: FAILED (sha256 {hashes[path].result()}, expected {expected[path]})")
+    (part / path).unlink(missing_ok=True)
+if bad:
+    sys.exit("FATAL: sha256 verification failed; the bad files were removed and will be fetched again on retry")
+(part / marker).touch()
+shutil.rmtree(dest, ignore_errors=True)
+part.rename(dest)
+print(f"{dest} verified ({len(expected)} files)")
 `;
-}
 
 /** Serving init step: wait until a preloaded copy carries the verified marker. */
 export function waitForVerifiedSh(dir: string): string {

@@ -12,7 +12,7 @@ import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
-import { preloadSh, s5cmdCopyFlags, waitForVerifiedSh } from "../mirror/scripts";
+import { PRELOAD_PY, s5cmdCopyFlags, waitForVerifiedSh } from "../mirror/scripts";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { EngineModelSource } from "../engines/engine";
 
@@ -113,10 +113,11 @@ const TOOLS_MOUNT = "/tools";
 
 /**
  * The preload, as two containers run in order: the s5cmd image hands its binary over through an
- * emptyDir, then the Python image copies from the bucket into `dest`, verifies every sha256 and
- * publishes atomically. The Python image because its hashlib (OpenSSL, SHA-NI) hashes ~3.5x faster
- * than the busybox sha256sum of the Alpine-based s5cmd image (BENCHMARKS.md); one script in one
- * container so that a failed verification restarts the copy, which fetches the deleted files again.
+ * emptyDir, then the Python image copies from the bucket into `dest`, verifies every sha256 while
+ * the copy goes on, and publishes atomically. The Python image because its hashlib (OpenSSL,
+ * SHA-NI) hashes ~4x faster than the busybox sha256sum of the Alpine-based s5cmd image
+ * (BENCHMARKS.md); one container so that a failed verification restarts the copy, which fetches
+ * the deleted files again.
  */
 export function preloadContainers(args: ModelCacheArgs, volumeName: string, mountRoot: string, uid = RUN_AS_USER): [Container, Container] {
   const toolsMount = { name: PRELOAD_TOOLS_VOLUME.name as string, mountPath: TOOLS_MOUNT };
@@ -132,7 +133,7 @@ export function preloadContainers(args: ModelCacheArgs, volumeName: string, moun
     {
       name: "preload",
       image: MIRROR_PYTHON_IMAGE,
-      command: ["/bin/sh", "-c", preloadSh(s5cmdCopyFlags(args.preload))],
+      command: ["python3", "-c", PRELOAD_PY, ...s5cmdCopyFlags(args.preload).split(" ")],
       env: [
         { name: "PATH", value: `${TOOLS_MOUNT}:/usr/local/bin:/usr/bin:/bin` },
         { name: "BUCKET", value: args.store.bucket },
