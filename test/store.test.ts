@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { mirrorJobSpec } from "../components/mirror/modelMirror";
 import { MIRROR_DOWNLOAD_PY, mirrorUploadSh } from "../components/mirror/scripts";
@@ -154,6 +155,13 @@ describe("mirror job", () => {
     expect(upload.indexOf("manifest.json")).toBeGreaterThan(upload.indexOf('"/work/model/*"'));
     expect(MIRROR_DOWNLOAD_PY).toContain('"/work/pip/bin/hf", "download"');
     expect(MIRROR_DOWNLOAD_PY).toContain("already mirrored");
+    // The Python the Job runs is valid Python 3 (it cannot run here: it downloads from the Hub).
+    expect(
+      execFileSync("python3", ["-c", "import sys; compile(sys.stdin.read(), 'mirror', 'exec'); print('ok')"], {
+        input: MIRROR_DOWNLOAD_PY,
+        encoding: "utf8",
+      }),
+    ).toBe("ok\n");
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.image).not.toMatch(/:latest$|^[^:]+$/);
       expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });

@@ -27,7 +27,7 @@ fi
 `;
 
 /** Mirror step 2 (python image): download with the hf CLI, hash every file, write the manifests. */
-export const MIRROR_DOWNLOAD_PY = `import hashlib, json, os, pathlib, subprocess, sys
+export const MIRROR_DOWNLOAD_PY = `import concurrent.futures, hashlib, json, os, pathlib, subprocess, sys
 
 repo, revision = os.environ["HF_REPO"], os.environ["HF_REVISION"]
 work = pathlib.Path("/work")
@@ -46,13 +46,15 @@ model_dir = work / "model"
 env = dict(os.environ, PYTHONPATH="/work/pip")
 subprocess.run(["/work/pip/bin/hf", "download", repo, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
 
-files = []
-for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts):
-    digest = hashlib.sha256()
+def describe(path):
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(16 << 20), b""):
-            digest.update(chunk)
-    files.append({"path": str(path.relative_to(model_dir)), "size": path.stat().st_size, "sha256": digest.hexdigest()})
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return {"path": str(path.relative_to(model_dir)), "size": path.stat().st_size, "sha256": digest}
+
+# hashlib releases the GIL: one thread per CPU hashes the shards in parallel.
+paths = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts)
+with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
+    files = list(pool.map(describe, paths))
 if not files:
     sys.exit(f"FATAL: {repo}@{revision} downloaded no files")
 (model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\\n" for f in files))
