@@ -19,7 +19,6 @@ BIN="$CACHE/bin"
 mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
 
-ACTIONLINT_VERSION=v1.7.12
 
 command -v go >/dev/null || { echo "toolchain: Go is required (the machine image ships it; or apt-get install golang)" >&2; exit 1; }
 
@@ -28,6 +27,7 @@ module_version() { (cd "toolchain/$1" && go list -m -f '{{.Version}}' "$2"); }
 KUBERNETES_VERSION=$(module_version kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
 PULUMI_VERSION=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
+ACTIONLINT_VERSION=$(module_version lint github.com/rhysd/actionlint)
 S5CMD_VERSION=$(module_version bench github.com/peak/s5cmd/v2)
 VERSITYGW_VERSION=$(module_version bench github.com/versity/versitygw)
 
@@ -45,17 +45,8 @@ build() {
   ln -sf "$(basename "$out")" "$BIN/$name"
 }
 
-# install_as DEST PACKAGE@VERSION: `go install` (no wrapper module needed) to a versioned name.
-install_as() {
-  local tmp
-  tmp=$(mktemp -d)
-  GOBIN="$tmp" go install "$2"
-  mv "$tmp"/* "$1"
-  rmdir "$tmp"
-}
-
 lint() {
-  build actionlint "$ACTIONLINT_VERSION" install_as "$BIN/actionlint-$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  build actionlint "$ACTIONLINT_VERSION" sh -c "cd toolchain/lint && go build -o '$BIN/actionlint-$ACTIONLINT_VERSION' github.com/rhysd/actionlint/cmd/actionlint"
 }
 
 cluster() {
