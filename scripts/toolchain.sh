@@ -7,7 +7,7 @@
 #   scripts/toolchain.sh bench     s5cmd (the preload Jobs' copier) + versitygw (S3 server) + awscli
 #   scripts/toolchain.sh pulumi    the Pulumi CLI (runs `npm run local`'s inline program; it still
 #                                  needs the kubernetes and random provider plugins, which the
-#                                  module proxy does not serve: see README "Integration tests")
+#                                  module proxy does not serve: see README, Development)
 #
 # The binaries land in $LLM_SERVING_CACHE/toolchain/bin (default ~/.cache/llm-serving), named with
 # their versions and linked to plain names; a second run reuses them.
@@ -18,7 +18,6 @@ CACHE="${LLM_SERVING_CACHE:-$HOME/.cache/llm-serving}/toolchain"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
-
 
 command -v go >/dev/null || { echo "toolchain: Go is required (the machine image ships it; or apt-get install golang)" >&2; exit 1; }
 
