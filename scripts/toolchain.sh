@@ -3,20 +3,22 @@
 # version, into a cache OUTSIDE the repo; prints the directory to put on PATH.
 #
 #   scripts/toolchain.sh lint      actionlint
-#   scripts/toolchain.sh cluster   kube-apiserver + etcd (a real API server for integration tests)
+#   scripts/toolchain.sh cluster   etcd + kube-apiserver + kube-controller-manager (a real control plane
+#                                  for integration tests: no scheduler, no kubelet)
 #   scripts/toolchain.sh bench     s5cmd (the preload Jobs' copier) + versitygw (S3 server) + awscli
-#   scripts/toolchain.sh pulumi    the Pulumi CLI (runs `npm run local`'s inline program; it still
-#                                  needs the kubernetes and random provider plugins, which the
-#                                  module proxy does not serve: see README, Development)
+#   scripts/toolchain.sh pulumi    the Pulumi CLI + its kubernetes and random provider plugins (the
+#                                  engine of `npm run local` and the engine tests), built concurrently
 #
 # The binaries land in $LLM_SERVING_CACHE/toolchain/bin (default ~/.cache/llm-serving), named with
-# their versions and linked to plain names; a second run reuses them.
+# their versions (plugins: also a digest of their wrapper module) and linked to plain names; a
+# second run reuses them. Build logs: $LLM_SERVING_CACHE/toolchain/logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CACHE="${LLM_SERVING_CACHE:-$HOME/.cache/llm-serving}/toolchain"
 BIN="$CACHE/bin"
-mkdir -p "$BIN"
+LOGS="$CACHE/logs"
+mkdir -p "$BIN" "$LOGS"
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0 GOTOOLCHAIN=local
 
 command -v go >/dev/null || { echo "toolchain: Go is required (the machine image ships it; or apt-get install golang)" >&2; exit 1; }
@@ -26,36 +28,70 @@ module_version() { (cd "toolchain/$1" && go list -m -f '{{.Version}}' "$2"); }
 KUBERNETES_VERSION=$(module_version kubernetes k8s.io/kubernetes)
 ETCD_VERSION=$(module_version etcd go.etcd.io/etcd/server/v3)
 PULUMI_VERSION=$(module_version pulumi github.com/pulumi/pulumi/pkg/v3)
+# The proxy serves the provider only as a pseudo-version right after v4.25.0: the plugin reports that.
+KUBERNETES_PLUGIN_VERSION=4.25.0
+# The random plugin serves @pulumi/random's tokens; it reports the SDK version the program pins.
+RANDOM_PLUGIN_VERSION=$(node -p 'require("./package-lock.json").packages["node_modules/@pulumi/random"].version')
 ACTIONLINT_VERSION=$(module_version lint github.com/rhysd/actionlint)
 S5CMD_VERSION=$(module_version bench github.com/peak/s5cmd/v2)
 VERSITYGW_VERSION=$(module_version bench github.com/versity/versitygw)
 
-# build NAME VERSION COMMAND...: runs COMMAND (which writes $out) unless NAME-VERSION exists.
+# build NAME VERSION COMMAND...: runs COMMAND (which writes $out) unless NAME-VERSION exists; the
+# binary appears under its name only once complete.
 build() {
   local name=$1 version=$2
   shift 2
-  out="$BIN/$name-$version"
-  if [ ! -x "$out" ]; then
+  local final="$BIN/$name-$version"
+  out="$BIN/.$name-$version.partial"
+  if [ ! -x "$final" ]; then
     local start=$SECONDS
     echo "toolchain: building $name $version" >&2
     "$@"
+    mv -f "$out" "$final"
     echo "toolchain: built $name $version in $((SECONDS - start)) s" >&2
   fi
-  ln -sf "$(basename "$out")" "$BIN/$name"
+  ln -sf "$(basename "$final")" "$BIN/$name"
 }
 
+# digest DIR: a short digest of the wrapper module toolchain/DIR (its go.mod, go.sum and sources).
+digest() { (cd "toolchain/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-10); }
+
+# piece NAME VERSION MINUTES WHAT COMMAND...: `build` with its output in a log; one line when it
+# starts (with the minutes it takes alone, cold, on 2 cores) and one when it ends; on failure the
+# piece, WHAT (module@version) and the end of the log.
+piece() {
+  local name=$1 version=$2 minutes=$3 what=$4
+  shift 4
+  local log="$LOGS/$name-$version.log"
+  if [ -x "$BIN/$name-$version" ]; then
+    ln -sf "$name-$version" "$BIN/$name"
+    return 0
+  fi
+  echo "toolchain: building $name $version from $what (about $minutes min alone, cold)" >&2
+  if ! (build "$name" "$version" "$@") >"$log" 2>&1; then
+    echo "toolchain: FAILED $name $version from $what; the end of $log:" >&2
+    tail -n 25 "$log" | sed 's/^/  | /' >&2
+    return 1
+  fi
+  tail -n 1 "$log" >&2
+}
+
+# go_build DIR PACKAGE [LDFLAGS]: builds PACKAGE of the wrapper module toolchain/DIR into $out.
+go_build() { (cd "toolchain/$1" && go build -ldflags "${3:-}" -o "$out" "$2"); }
+
 lint() {
-  build actionlint "$ACTIONLINT_VERSION" sh -c "cd toolchain/lint && go build -o '$BIN/actionlint-$ACTIONLINT_VERSION' github.com/rhysd/actionlint/cmd/actionlint"
+  build actionlint "$ACTIONLINT_VERSION" go_build lint github.com/rhysd/actionlint/cmd/actionlint
 }
 
 cluster() {
-  build etcd "$ETCD_VERSION" sh -c "cd toolchain/etcd && go build -o '$BIN/etcd-$ETCD_VERSION' go.etcd.io/etcd/server/v3"
-  build kube-apiserver "$KUBERNETES_VERSION" sh -c "cd toolchain/kubernetes && go build -o '$BIN/kube-apiserver-$KUBERNETES_VERSION' k8s.io/kubernetes/cmd/kube-apiserver"
+  build etcd "$ETCD_VERSION" go_build etcd go.etcd.io/etcd/server/v3
+  build kube-apiserver "$KUBERNETES_VERSION" go_build kubernetes k8s.io/kubernetes/cmd/kube-apiserver
+  build kube-controller-manager "$KUBERNETES_VERSION" go_build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager
 }
 
 bench() {
-  build s5cmd "$S5CMD_VERSION" sh -c "cd toolchain/bench && go build -ldflags '-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION' -o '$BIN/s5cmd-$S5CMD_VERSION' github.com/peak/s5cmd/v2"
-  build versitygw "$VERSITYGW_VERSION" sh -c "cd toolchain/bench && go build -o '$BIN/versitygw-$VERSITYGW_VERSION' github.com/versity/versitygw/cmd/versitygw"
+  build s5cmd "$S5CMD_VERSION" go_build bench github.com/peak/s5cmd/v2 "-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION"
+  build versitygw "$VERSITYGW_VERSION" go_build bench github.com/versity/versitygw/cmd/versitygw
   # The baseline is the aws-cli users get from their distribution; busybox stands in for the
   # userland of the Alpine-based s5cmd image.
   if [ ! -x /usr/bin/aws ] || [ ! -x /usr/bin/busybox ]; then
@@ -70,8 +106,54 @@ bench() {
 }
 
 pulumi_cli() {
-  local ldflags="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
-  build pulumi "$PULUMI_VERSION" sh -c "cd toolchain/pulumi && go build -tags osusergo,grpcnotrace -ldflags '$ldflags' -o '$BIN/pulumi-$PULUMI_VERSION' github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+  local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+  (cd toolchain/pulumi && go build -tags osusergo,grpcnotrace -ldflags "$ldflags" -o "$out" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+}
+
+# staged DIR: a copy of the wrapper module toolchain/DIR in a build directory outside the repo,
+# where generated files (schemas) can be written next to it; prints its path.
+staged() {
+  local dir="$CACHE/build/$1"
+  rm -rf "$dir" && mkdir -p "$dir" && cp -R "toolchain/$1/." "$dir/"
+  echo "$dir"
+}
+
+# The kubernetes plugin embeds the schema and terraform mapping that its module ships.
+kubernetes_plugin() {
+  local module=github.com/pulumi/pulumi-kubernetes/provider/v4 dir src
+  dir=$(staged pulumi-kubernetes)
+  src=$(cd "$dir" && go mod download -json "$module" >/dev/null && go list -m -f '{{.Dir}}' "$module")
+  install -m 0644 "$src/cmd/pulumi-resource-kubernetes/schema.json" "$src/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$dir/"
+  (cd "$dir" && go build -ldflags "-s -w -X $module/pkg/version.Version=$KUBERNETES_PLUGIN_VERSION" -o "$out" .)
+}
+
+# The random plugin bridges the upstream Terraform provider: tfgen writes the schema and the bridge
+# metadata that the plugin then embeds.
+random_plugin() {
+  local module=github.com/terraform-providers/terraform-provider-random/llmserving dir
+  local ldflags="-s -w -X $module.Version=$RANDOM_PLUGIN_VERSION"
+  dir=$(staged pulumi-random)
+  (
+    cd "$dir"
+    go build -ldflags "$ldflags" -o tfgen ./cmd/pulumi-tfgen-random
+    ./tfgen schema --out cmd/pulumi-resource-random >tfgen.log 2>&1 || { cat tfgen.log >&2; exit 1; }
+    go build -ldflags "$ldflags" -o "$out" ./cmd/pulumi-resource-random
+  )
+}
+
+# The three pieces at once: on 2 cores they share the CPU, but downloads and links overlap.
+pulumi_toolchain() {
+  local failed=0 pids=()
+  piece pulumi "$PULUMI_VERSION" 8 "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" pulumi_cli &
+  pids+=($!)
+  piece pulumi-resource-kubernetes "$KUBERNETES_PLUGIN_VERSION-$(digest pulumi-kubernetes)" 14 \
+    "$(module_version pulumi-kubernetes github.com/pulumi/pulumi-kubernetes/provider/v4 | sed 's|^|github.com/pulumi/pulumi-kubernetes/provider/v4@|')" kubernetes_plugin &
+  pids+=($!)
+  piece pulumi-resource-random "$RANDOM_PLUGIN_VERSION-$(digest pulumi-random)" 5 \
+    "$(module_version pulumi-random github.com/terraform-providers/terraform-provider-random | sed 's|^|github.com/terraform-providers/terraform-provider-random@|') + github.com/pulumi/pulumi-terraform-bridge/v3@$(module_version pulumi-random github.com/pulumi/pulumi-terraform-bridge/v3)" random_plugin &
+  pids+=($!)
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  return "$failed"
 }
 
 for target in "${@:-lint}"; do
@@ -79,7 +161,7 @@ for target in "${@:-lint}"; do
     lint) lint ;;
     cluster) cluster ;;
     bench) bench ;;
-    pulumi) pulumi_cli ;;
+    pulumi) pulumi_toolchain ;;
     *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, bench or pulumi)" >&2; exit 2 ;;
   esac
 done

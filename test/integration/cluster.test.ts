@@ -4,20 +4,13 @@
  * changes nothing; a new revision of one model touches only that model's objects; deleting what
  * `pulumi destroy` deletes leaves the protected and retained data in place.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { runProgram, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
+import { installFluidCrds } from "./crds";
 import { KubeClient, KubeObject } from "./kubeClient";
 import { DesiredObject, desiredObjects, objectKey } from "./manifests";
-
-/** The Fluid release whose CRDs the API server gets (the newest the Go module proxy serves here). */
-const FLUID_MODULE = "github.com/fluid-cloudnative/fluid@v0.9.3";
-const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntimes.yaml", "data.fluid.io_dataloads.yaml"];
 
 const REV_A = "7ae557604adf67be50417f59c2c2f167def9a775";
 const REV_B1 = "a09a35458c702b33eeacc393d103063234e8bc28";
@@ -27,30 +20,11 @@ const bin = toolchainBin();
 let server: ApiServer;
 let kube: KubeClient;
 
-function fluidCrds(): KubeObject[] {
-  const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", FLUID_MODULE], { encoding: "utf8" })) as { Dir: string };
-  return FLUID_CRDS.flatMap((file) =>
-    parseAllDocuments(readFileSync(join(info.Dir, "config", "crd", "bases", file), "utf8")).map((d) => d.toJS() as KubeObject),
-  );
-}
-
-async function waitEstablished(crd: KubeObject): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    const current = (await kube.get(crd)) as { status?: { conditions?: Array<{ type: string; status: string }> } } | undefined;
-    if (current?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`CRD ${crd.metadata.name} was never established`);
-}
-
 beforeAll(async () => {
   if (!bin) throw new Error("no toolchain: run `bash scripts/toolchain.sh cluster` first");
   server = await startApiServer(bin);
   kube = new KubeClient(server);
-  for (const crd of fluidCrds()) {
-    await kube.apply(crd);
-    await waitEstablished(crd);
-  }
+  await installFluidCrds(kube);
 }, 180_000);
 
 afterAll(async () => {

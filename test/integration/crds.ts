@@ -1,0 +1,34 @@
+/** CRDs the integration tests install into the API server, read from their projects' Go modules. */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { KubeClient, KubeObject } from "./kubeClient";
+
+/** The Fluid release whose CRDs the API server gets (the newest the Go module proxy serves here). */
+export const FLUID_MODULE = "github.com/fluid-cloudnative/fluid@v0.9.3";
+const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntimes.yaml", "data.fluid.io_dataloads.yaml"];
+
+function fluidCrds(): KubeObject[] {
+  const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", FLUID_MODULE], { encoding: "utf8" })) as { Dir: string };
+  return FLUID_CRDS.flatMap((file) =>
+    parseAllDocuments(readFileSync(join(info.Dir, "config", "crd", "bases", file), "utf8")).map((d) => d.toJS() as KubeObject),
+  );
+}
+
+async function waitEstablished(kube: KubeClient, crd: KubeObject): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const current = (await kube.get(crd)) as { status?: { conditions?: Array<{ type: string; status: string }> } } | undefined;
+    if (current?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`CRD ${crd.metadata.name} was never established`);
+}
+
+/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs and waits until they are served. */
+export async function installFluidCrds(kube: KubeClient): Promise<void> {
+  for (const crd of fluidCrds()) {
+    await kube.apply(crd);
+    await waitEstablished(kube, crd);
+  }
+}
