@@ -2,6 +2,7 @@
 # The README's quick start on any machine with npm, Node 20 included:
 #   bash scripts/dev.sh local   the main job: `pulumi up --stack local` (renders ./rendered)
 #   bash scripts/dev.sh test    the unit tests (extra arguments go to vitest)
+#   bash scripts/dev.sh install only the installs (what .ci/run does before linting)
 # Puts Node 22 on PATH (scripts/node.sh), installs the program's and the policy pack's packages
 # when package-lock.json changed since the last install, then runs the npm script.
 set -euo pipefail
@@ -24,5 +25,6 @@ install policies
 case "${1:-}" in
   local) shift && exec npm run --silent local -- "$@" ;;
   test) shift && exec npm test -- "$@" ;;
-  *) echo "usage: bash scripts/dev.sh local|test [args]" >&2 && exit 2 ;;
+  install) ;;
+  *) echo "usage: bash scripts/dev.sh local|test|install [args]" >&2 && exit 2 ;;
 esac

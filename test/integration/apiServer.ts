@@ -1,7 +1,9 @@
 /**
  * A real Kubernetes control plane for integration tests: etcd + kube-apiserver built by
  * `scripts/toolchain.sh cluster`, on loopback only, with a generated service-account key and a
- * random bearer token. No kubelet and no controllers: objects are validated and stored, never run.
+ * random bearer token. Optionally kube-controller-manager too (garbage collection, finalizers,
+ * StatefulSet claims, Deployment ReplicaSets, as a real cluster has them). No scheduler and no
+ * kubelet: pods are created but never run.
  */
 import { ChildProcess, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -22,7 +24,7 @@ export interface ApiServer {
 /** The toolchain's bin directory, or undefined when `scripts/toolchain.sh cluster` has not run. */
 export function toolchainBin(): string | undefined {
   const bin = toolchainBinDir();
-  return existsSync(join(bin, "kube-apiserver")) && existsSync(join(bin, "etcd")) ? bin : undefined;
+  return ["etcd", "kube-apiserver", "kube-controller-manager"].every((b) => existsSync(join(bin, b))) ? bin : undefined;
 }
 
 function start(bin: string, args: string[], log: string): ChildProcess {
@@ -53,7 +55,24 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs:
   throw new Error(`${what} did not become ready in ${timeoutMs / 1000} s\n${tails.join("\n")}`);
 }
 
-export async function startApiServer(bin: string): Promise<ApiServer> {
+export interface ApiServerOptions {
+  /** Also run kube-controller-manager. Default: false. */
+  readonly controllers?: boolean;
+}
+
+/** A kubeconfig (JSON) for the server, trusting its own certificate. */
+export function kubeconfigFor(server: Pick<ApiServer, "url" | "token" | "ca">): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "it", cluster: { server: server.url, "certificate-authority-data": Buffer.from(server.ca).toString("base64") } }],
+    users: [{ name: "it", user: { token: server.token } }],
+    contexts: [{ name: "it", context: { cluster: "it", user: "it" } }],
+    "current-context": "it",
+  });
+}
+
+export async function startApiServer(bin: string, options: ApiServerOptions = {}): Promise<ApiServer> {
   const dir = mkdtempSync(join(tmpdir(), "llm-serving-apiserver-"));
   const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
   const etcdLog = join(dir, "etcd.log");
@@ -99,7 +118,9 @@ export async function startApiServer(bin: string): Promise<ApiServer> {
     ],
     apiLog,
   );
+  let controllerManager: ChildProcess | undefined;
   const stop = async () => {
+    if (controllerManager) await stopProcess(controllerManager);
     await stopProcess(apiserver);
     await stopProcess(etcd);
     rmSync(dir, { recursive: true, force: true });
@@ -111,6 +132,32 @@ export async function startApiServer(bin: string): Promise<ApiServer> {
     const ca = readFileSync(certFile, "utf8");
     const client = new KubeClient({ url, token, ca });
     await waitUntil("kube-apiserver /readyz", async () => (await client.raw("GET", "/readyz")).status === 200, 90_000, [apiLog]);
+    if (options.controllers) {
+      const kubeconfig = join(dir, "controller-manager.kubeconfig");
+      writeFileSync(kubeconfig, kubeconfigFor({ url, token, ca }), { mode: 0o600 });
+      const cmLog = join(dir, "kube-controller-manager.log");
+      controllerManager = start(
+        join(bin, "kube-controller-manager"),
+        [
+          `--kubeconfig=${kubeconfig}`,
+          "--leader-elect=false",
+          "--bind-address=127.0.0.1",
+          `--secure-port=${await freePort()}`,
+          `--service-account-private-key-file=${join(dir, "sa.key")}`,
+          `--root-ca-file=${certFile}`,
+          "--use-service-account-credentials=false",
+          "--concurrent-gc-syncs=5",
+        ],
+        cmLog,
+      );
+      // Ready once it has made the namespace's default ServiceAccount (pods need it to be admitted).
+      await waitUntil(
+        "kube-controller-manager",
+        async () => (await client.raw("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200,
+        90_000,
+        [cmLog],
+      );
+    }
     return { url, token, ca, stop };
   } catch (error) {
     await stop();

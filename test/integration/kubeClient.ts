@@ -1,4 +1,4 @@
-/** The few Kubernetes API calls the integration tests need: discovery, server-side apply, get, delete. */
+/** The few Kubernetes API calls the integration tests need: discovery, server-side apply, get, list, delete. */
 import { request } from "node:https";
 
 export interface KubeObject {
@@ -93,6 +93,14 @@ export class KubeClient {
     if (res.status === 404) return undefined;
     if (res.status >= 300) throw new KubeApiError(res.status, res.body, `GET ${obj.kind} ${obj.metadata.name}`);
     return JSON.parse(res.body) as KubeObject;
+  }
+
+  /** Every object of a kind in a namespace (or cluster-wide for cluster-scoped kinds). */
+  async list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]> {
+    const { plural, namespaced } = await this.resource(apiVersion, kind);
+    const base = apiVersion === "v1" ? "/api/v1" : `/apis/${apiVersion}`;
+    const ns = namespaced && namespace ? `/namespaces/${namespace}` : "";
+    return (await this.json<{ items: KubeObject[] }>("GET", `${base}${ns}/${plural}`)).items;
   }
 
   async delete(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">): Promise<void> {

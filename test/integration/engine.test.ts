@@ -1,0 +1,235 @@
+/**
+ * The real Pulumi engine (CLI 3.274.1 + the kubernetes and random plugins built by
+ * `scripts/toolchain.sh pulumi`) against a real control plane (etcd, kube-apiserver,
+ * kube-controller-manager; Fluid CRDs): `pulumi up`, `preview`, `destroy` and the policy pack,
+ * as users run them. `kubernetes.skipAwait: true`, since no pod ever runs here (no kubelet).
+ */
+import { Deployment, Stack } from "@pulumi/pulumi/automation";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STORAGE_STRATEGIES } from "../../components/config/schema";
+import { renderedManifests } from "../../scripts/localTools";
+import { stackFileConfig } from "../harness";
+import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
+import { installFluidCrds } from "./crds";
+import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
+import { KubeClient, KubeObject } from "./kubeClient";
+
+const REV_A = "7ae557604adf67be50417f59c2c2f167def9a775";
+const REV_B1 = "a09a35458c702b33eeacc393d103063234e8bc28";
+const REV_B2 = "bb46c15ee4bb56c5b63245ef50fd7637234d6f75";
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const HF_TOKEN = "hf_integrationTokenValue0123456789";
+/** Secret keys that hold credentials (endpoints and bucket names in the same Secrets are not secret). */
+const CREDENTIAL_KEY = /\/(.*PASSWORD|.*SECRET.*|.*TOKEN|AWS_ACCESS_KEY_ID|access-key|secret-key|metaurl|password)$/;
+
+let server: ApiServer;
+let kube: KubeClient;
+let engine: Engine;
+
+beforeAll(async () => {
+  const bin = toolchainBin();
+  if (!bin) throw new Error("no control plane: run `bash scripts/toolchain.sh cluster` first");
+  engineBin();
+  server = await startApiServer(bin, { controllers: true });
+  kube = new KubeClient(server);
+  await installFluidCrds(kube);
+  engine = await startEngine(server);
+}, 240_000);
+
+afterAll(async () => {
+  await server?.stop();
+  engine?.cleanup();
+});
+
+/** A Kubernetes object the engine's state says it manages. */
+interface ManagedObject {
+  readonly key: string;
+  readonly ref: Pick<KubeObject, "apiVersion" | "kind" | "metadata">;
+  /** The Pulumi resource name. */
+  readonly name: string;
+}
+
+function managedObjects(deployment: Deployment): ManagedObject[] {
+  const resources = (deployment.deployment as { resources?: Array<{ urn: string; type: string; outputs?: any }> }).resources ?? [];
+  return resources
+    .filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers:") && r.outputs?.metadata)
+    .map((r) => {
+      const { apiVersion, kind, metadata } = r.outputs as KubeObject;
+      const ref = { apiVersion, kind, metadata: { name: metadata.name, namespace: metadata.namespace } };
+      return { key: `${kind} ${metadata.namespace ?? ""}/${metadata.name}`, ref, name: r.urn.slice(r.urn.lastIndexOf("::") + 2) };
+    });
+}
+
+/** Every value of every Secret in a namespace, decoded, with where it is (`secret/key`). */
+async function secretValues(namespace: string): Promise<Array<{ where: string; value: string }>> {
+  const secrets = await kube.list("v1", "Secret", namespace);
+  return secrets.flatMap((s) =>
+    Object.entries((s.data as Record<string, string> | undefined) ?? {}).map(([key, v]) => ({
+      where: `${s.metadata.name}/${key}`,
+      value: Buffer.from(v, "base64").toString("utf8"),
+    })),
+  );
+}
+
+function models(engineName: string, revisionB: string) {
+  return [
+    { name: "a", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: REV_A, engine: engineName, sizeGiB: 1 },
+    { name: "b", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: revisionB, engine: engineName, sizeGiB: 16 },
+  ];
+}
+
+/** The claims that hold data and outlive `pulumi destroy`: created by us (retained) or by StatefulSets (Retain policy). */
+const KEPT_CLAIMS: Record<string, string[]> = {
+  hostPath: ["data-minio-0"],
+  localPath: ["data-minio-0", "models-a-0", "models-b-0"],
+  longhorn: ["a-weights", "b-weights", "data-minio-0"],
+  fluid: ["data-minio-0"],
+  juicefs: ["a-weights", "b-weights", "data-juicefs-redis-0", "data-minio-0"],
+  s3Streaming: ["data-minio-0"],
+};
+
+const belongsToB = (name: string) => name === "b" || name.startsWith("b-");
+
+async function isGone(ref: ManagedObject["ref"]): Promise<boolean> {
+  const live = await kube.get(ref);
+  return !live || (live.metadata as { deletionTimestamp?: string }).deletionTimestamp !== undefined;
+}
+
+/** Waits (bounded) until the garbage collector has removed what `destroy` deleted in the background. */
+async function settled(refs: ManagedObject[]): Promise<string[]> {
+  for (let i = 0; i < 40; i++) {
+    const left: string[] = [];
+    for (const o of refs) if (!(await isGone(o.ref))) left.push(o.key);
+    if (left.length === 0) return [];
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return refs.map((o) => o.key);
+}
+
+const matrix = STORAGE_STRATEGIES.flatMap((strategy) => ["vllm", "sglang"].map((e) => [strategy, e] as const));
+
+describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engineName) => {
+  it("creates everything, previews no change, rolls only model b, destroys all but the data, keeps secrets encrypted", async () => {
+    const namespace = `e2e-${strategy.toLowerCase()}-${engineName}`;
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy },
+      models: models(engineName, REV_B1),
+    };
+    const stack: Stack = await engine.stack(`${strategy}-${engineName}`, raw, { hfToken: HF_TOKEN });
+
+    // up: every object the state lists exists in the API server.
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    const managed = managedObjects(await stack.exportStack());
+    expect(managed.length).toBeGreaterThan(10);
+    for (const o of managed) expect(await kube.get(o.ref), o.key).toBeDefined();
+
+    // The state holds every credential only as a ciphertext.
+    const state = await engine.stateText(stack);
+    const values = (await secretValues(namespace)).filter((v) => CREDENTIAL_KEY.test(v.where));
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    for (const { where, value } of values) {
+      expect(state.includes(value), `${where} in the state`).toBe(false);
+      expect(state.includes(Buffer.from(value).toString("base64")), `${where} (base64) in the state`).toBe(false);
+    }
+    const stored = JSON.parse(state) as { checkpoint: { latest: { resources: Array<{ type: string; outputs: { result?: object } }> } } };
+    const passwords = stored.checkpoint.latest.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword");
+    expect(passwords.length).toBeGreaterThanOrEqual(3);
+    for (const p of passwords) expect(Object.keys(p.outputs.result ?? {}).sort()).toEqual([SECRET_SIG, "ciphertext"]);
+
+    // A second preview of the same program: no changes.
+    const again = await stack.preview();
+    expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+
+    // A new revision of model b: the plan touches b's resources only, and does touch its server.
+    await engine.setConfig(stack, "models", models(engineName, REV_B2));
+    const recorder = stepRecorder();
+    await stack.preview({ onEvent: recorder.onEvent });
+    const changed = recorder.steps.filter((s) => s.op !== "same").map((s) => s.name);
+    expect(changed).toContain("b-server");
+    expect(changed.filter((n) => !belongsToB(n))).toEqual([]);
+    await engine.setConfig(stack, "models", models(engineName, REV_B1));
+
+    // destroy of the serving layer: protected credentials stay in the state, the namespace and the
+    // claims stay in the cluster; everything else is gone.
+    const destroyed = await stack.destroy({ excludeProtected: true });
+    expect(destroyed.summary.result).toBe("succeeded");
+    const kept = managed.filter((o) => o.name === "namespace" || o.ref.kind === "PersistentVolumeClaim");
+    expect(kept.map((o) => o.key).sort()).toEqual(
+      [
+        `Namespace /${namespace}`,
+        ...KEPT_CLAIMS[strategy].filter((c) => c.endsWith("-weights")).map((c) => `PersistentVolumeClaim ${namespace}/${c}`),
+      ].sort(),
+    );
+    for (const o of kept) expect(await isGone(o.ref), `${o.key} after destroy`).toBe(false);
+    expect(await settled(managed.filter((o) => !kept.includes(o)))).toEqual([]);
+    const claims = (await kube.list("v1", "PersistentVolumeClaim", namespace)).map((c) => c.metadata.name).sort();
+    expect(claims).toEqual(KEPT_CLAIMS[strategy]);
+    const left = ((await stack.exportStack()).deployment.resources as Array<{ type: string; protect?: boolean }>).filter(
+      (r) => !r.type.startsWith("pulumi:providers:") && r.type !== "pulumi:pulumi:Stack",
+    );
+    expect(left.length).toBeGreaterThan(0);
+    expect(left.filter((r) => !r.protect && !r.type.startsWith("llm-serving:"))).toEqual([]);
+  }, 300_000);
+});
+
+describe("the local stack through the engine", () => {
+  it("renders to a directory: every file parses, and its objects are exactly what the state manages", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-serving-render-"));
+    const local = stackFileConfig("local");
+    const stack = await engine.stack("local", { ...local, kubernetes: { ...(local.kubernetes as object), renderYamlTo: dir } });
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    const rendered = renderedManifests(dir);
+    expect(rendered.length).toBeGreaterThan(10);
+    const managed = managedObjects(await stack.exportStack());
+    expect(rendered.map((m) => `${m.kind} ${m.namespace ?? ""}/${m.name}`).sort()).toEqual(managed.map((o) => o.key).sort());
+  }, 120_000);
+});
+
+describe("the policy pack through the engine", () => {
+  const pack = join(__dirname, "..", "..", "policies", "analyzer");
+  const packConfig = (stack: string) => join(__dirname, "..", "..", "policies", "config", `${stack}.json`);
+
+  // dev and prod keep their strategy, models and environment; their object store becomes MinIO,
+  // since the Cloudflare provider plugin cannot be built here (README, Development).
+  const repoStack = (stack: string) => ({
+    ...stackFileConfig(stack),
+    kubernetes: { ...(stackFileConfig(stack).kubernetes as object), namespace: `policy-${stack}`, skipAwait: true },
+    ...(stack === "local" ? {} : { objectStore: { provider: "minio", bucket: `llm-models-${stack}` } }),
+  });
+
+  it.each(["local", "dev", "prod"])(
+    "passes for the %s stack with its pack config",
+    async (name) => {
+      const stack = await engine.stack(`policy-${name}`, repoStack(name), { hfToken: "hf_integration_token_value" });
+      let output = "";
+      await stack.preview({ policyPacks: [pack], policyPackConfigs: [packConfig(name)], onOutput: (l) => (output += l) });
+      expect(output).toContain("llm-serving@v");
+      expect(output).not.toMatch(/mandatory|advisory/);
+    },
+    120_000,
+  );
+
+  it("fails a hostPath stack with a branch revision under the prod config, naming both policies", async () => {
+    const violating = {
+      ...repoStack("dev"),
+      environment: "prod",
+      models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: "main", engine: "vllm", sizeGiB: 1 }],
+    };
+    const stack = await engine.stack("policy-violating", violating);
+    let output = "";
+    await expect(
+      stack.preview({ policyPacks: [pack], policyPackConfigs: [packConfig("prod")], onOutput: (l) => (output += l) }),
+    ).rejects.toThrow();
+    expect(output).toMatch(/mandatory/);
+    expect(output).toContain("hostpath-only-in-dev");
+    expect(output).toContain("models-pinned-to-commit");
+  }, 120_000);
+});

@@ -1,0 +1,100 @@
+/**
+ * The real Pulumi engine for integration tests: the CLI and the kubernetes and random plugins that
+ * `scripts/toolchain.sh pulumi` builds, a file backend in a temp dir, the program inline through
+ * the Automation API (no Node.js language host), and a kubeconfig for the test API server.
+ */
+import { ConfigMap, EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { llmServingProgram } from "../../components/program";
+import { PULUMI_TOOLCHAIN, toolchainBinDir } from "../../scripts/localTools";
+import { toPulumiConfig } from "../harness";
+import { ApiServer, kubeconfigFor } from "./apiServer";
+
+export interface Engine {
+  /** Creates (or selects) a stack of the inline program with exactly this raw `llm-serving:*` config. */
+  stack(name: string, raw: Record<string, unknown>, secrets?: Record<string, string>): Promise<Stack>;
+  /** Sets one structured key of a stack (as the CLI stores it, a JSON string). */
+  setConfig(stack: Stack, key: string, value: unknown): Promise<void>;
+  /** A stack's state as the backend stores it (the Automation API's export shows secrets in clear). */
+  stateText(stack: Stack): Promise<string>;
+  readonly workDir: string;
+  cleanup(): void;
+}
+
+/** The toolchain's bin dir when it has the CLI and both plugins; else a message saying what to build. */
+export function engineBin(): string {
+  const bin = toolchainBinDir();
+  const missing = PULUMI_TOOLCHAIN.filter((name) => !existsSync(join(bin, name)));
+  if (missing.length) throw new Error(`no ${missing.join(", ")} in ${bin}: run \`bash scripts/toolchain.sh pulumi\` first`);
+  return bin;
+}
+
+export async function startEngine(server?: ApiServer): Promise<Engine> {
+  const bin = engineBin();
+  const workDir = mkdtempSync(join(tmpdir(), "llm-serving-engine-"));
+  const backend = join(workDir, "state");
+  mkdirSync(backend);
+  const envVars: Record<string, string> = {
+    PULUMI_BACKEND_URL: `file://${backend}`,
+    PULUMI_CONFIG_PASSPHRASE: "integration",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    // Only the toolchain's plugins: a plugin the engine would download is an error here.
+    PULUMI_HOME: join(workDir, "pulumi-home"),
+    PATH: `${bin}:${process.env.PATH ?? ""}`,
+  };
+  if (server) {
+    const file = join(workDir, "kubeconfig");
+    writeFileSync(file, kubeconfigFor(server), { mode: 0o600 });
+    envVars.KUBECONFIG = file;
+  }
+  const pulumiCommand = await PulumiCommand.get({ root: join(bin, "..") });
+  const projectSettings = { name: "llm-serving", runtime: "nodejs" as const };
+  const program = async () => llmServingProgram();
+  return {
+    workDir,
+    async stack(name, raw, secrets = {}) {
+      const stack = await LocalWorkspace.createOrSelectStack(
+        { stackName: name, projectName: "llm-serving", program },
+        { workDir, projectSettings, envVars, pulumiCommand },
+      );
+      const config: ConfigMap = {};
+      for (const [key, value] of Object.entries(toPulumiConfig(raw))) config[key] = { value };
+      for (const [key, value] of Object.entries(secrets)) config[`llm-serving:${key}`] = { value, secret: true };
+      await stack.setAllConfig(config);
+      return stack;
+    },
+    async setConfig(stack, key, value) {
+      await stack.setConfig(`llm-serving:${key}`, { value: typeof value === "string" ? value : JSON.stringify(value) });
+    },
+    async stateText(stack) {
+      return readFileSync(join(backend, ".pulumi", "stacks", "llm-serving", `${stack.name}.json`), "utf8");
+    },
+    cleanup() {
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One step the engine planned: the operation and the resource's URN, type and name. */
+export interface PlannedStep {
+  readonly op: string;
+  readonly urn: string;
+  readonly type: string;
+  readonly name: string;
+}
+
+/** Collects the engine's planned steps from its event stream (pass as `onEvent`). */
+export function stepRecorder(): { steps: PlannedStep[]; onEvent: (e: EngineEvent) => void } {
+  const steps: PlannedStep[] = [];
+  return {
+    steps,
+    onEvent: (e) => {
+      const m = e.resourcePreEvent?.metadata;
+      if (!m) return;
+      const name = m.urn.slice(m.urn.lastIndexOf("::") + 2);
+      steps.push({ op: m.op, urn: m.urn, type: m.type, name });
+    },
+  };
+}
