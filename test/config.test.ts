@@ -225,6 +225,18 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "llm-serving:models[0].startup",
     "not both",
   ],
+  [
+    "memory below SGLang HiCache's host pool",
+    withModel({ engine: "sglang", gpus: 2, memory: "64Gi", sglang: { hicache: { ratio: 2 } } }),
+    "llm-serving:models[0].memory",
+    'found "64Gi" but SGLang HiCache\'s host pool needs',
+  ],
+  [
+    "memory below /dev/shm and the runtime",
+    withModel({ gpus: 4, memory: "16Gi" }),
+    "llm-serving:models[0].memory",
+    "expected at least 40Gi",
+  ],
 ];
 
 describe("config validation", () => {

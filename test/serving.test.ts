@@ -7,7 +7,7 @@ import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, runProgram } from "./harness";
+import { baseConfig, runProgram, stackFileConfig } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -311,12 +311,12 @@ describe("startup budget", () => {
   const model = parseStackConfig(baseConfig({ models: [{ name: "m", huggingFace: "a/b", engine: "vllm", sizeGiB: 140 }] })).models[0];
 
   it("follows the documented formula and never goes below the minimum", () => {
-    const e = estimateStartup(model, { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 }, 120, false);
+    const e = estimateStartup(model, { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 }, 120, "job");
     expect(e.loadSeconds).toBe(478);
     expect(e.budgetSeconds).toBe(1200);
     expect(e.coldStartSeconds).toBe(717 + 478 + 120);
     expect(e.warmStartSeconds).toBe(144 + 120);
-    const small = estimateStartup({ ...model, sizeGiB: 1 }, { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 }, 120, false);
+    const small = estimateStartup({ ...model, sizeGiB: 1 }, { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 }, 120, "job");
     expect(small.budgetSeconds).toBe(300);
   });
 
@@ -325,7 +325,7 @@ describe("startup budget", () => {
       { ...model, startup: { budgetSeconds: 905 } },
       { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 },
       120,
-      true,
+      "initContainer",
     );
     expect(e.budgetSeconds).toBe(910);
     expect(e.awaitSeconds).toBe(717 + 910 + 300);
@@ -334,5 +334,55 @@ describe("startup budget", () => {
   it("rolls without a spare GPU", () => {
     expect(deploymentStrategy({ ...model, replicas: 1 }, true)).toEqual({ type: "Recreate" });
     expect(deploymentStrategy({ ...model, replicas: 2 }, false)).toEqual({ type: "Recreate" });
+  });
+});
+
+describe("startup budget when the engine downloads from the Hub itself (mirror: false)", () => {
+  it.each([30, 140])("covers the download, load and warm-up at %i GiB, in the probe and the policy's annotation", async (sizeGiB) => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio", { mirror: false, sizeGiB }));
+    const server = run.resources.find((r) => r.name === "m-server")!;
+    const probe = podSpecOf(server).containers[0].startupProbe;
+    const cold = run.serving.models.m.coldStartSeconds;
+    // The Hub download happens inside the engine container, while the startup probe counts.
+    expect(probe.periodSeconds * probe.failureThreshold).toBeGreaterThanOrEqual(cold);
+    expect(run.serving.models.m.startupBudgetSeconds).toBe(probe.periodSeconds * probe.failureThreshold);
+    expect(Number(server.inputs.spec.template.metadata.annotations["llm-serving.io/load-estimate-seconds"])).toBe(cold);
+  });
+
+  it("still counts only load + warm-up where a Job or an init container fills the cache first", async () => {
+    const run = await runProgram(rawFor("localPath", "vllm", "minio", { sizeGiB: 30 }));
+    const server = run.resources.find((r) => r.name === "m-server")!;
+    const m = run.serving.models.m;
+    const annotations = server.inputs.spec.template.metadata.annotations;
+    expect(Number(annotations["llm-serving.io/load-estimate-seconds"])).toBeLessThan(m.coldStartSeconds);
+  });
+});
+
+describe("pod memory", () => {
+  const memoryOf = async (model: Record<string, unknown>, strategy = "hostPath") => {
+    const run = await runProgram(rawFor(strategy, String(model.engine ?? "vllm"), "minio", model));
+    const resources = podSpecOf(run.resources.find((r) => r.name === "m-server")!).containers[0].resources;
+    expect(resources.limits.memory).toBe(resources.requests.memory);
+    return resources.requests.memory as string;
+  };
+
+  it("honours models[].memory", async () => {
+    expect(await memoryOf({ memory: "300Gi" })).toBe("300Gi");
+  });
+
+  it("adds SGLang HiCache's host pool (ratio x the KV pool of each GPU, per tensor-parallel rank)", async () => {
+    // 80 GiB GPUs, SGLang's static fraction 0.88, 8 GiB of weights per GPU: a 62.4 GiB KV pool each.
+    const hicache = { engine: "sglang", gpus: 2, sizeGiB: 16, sglang: { hicache: { ratio: 2 } } };
+    expect(await memoryOf(hicache)).toBe(`${20 + 8 + 16 + 250}Gi`);
+    // --hicache-size is GB per rank.
+    expect(await memoryOf({ ...hicache, sglang: { hicache: { sizeGiB: 100 } } })).toBe(`${20 + 8 + 16 + 187}Gi`);
+    expect(await memoryOf({ engine: "sglang", gpus: 2, sizeGiB: 16 })).toBe(`${20 + 8 + 16}Gi`);
+  });
+
+  it("sizes the prod stack's SGLang model for its HiCache", async () => {
+    const run = await runProgram(stackFileConfig("prod"), ["hfToken"]);
+    const server = run.resources.find((r) => r.name === "qwen2-5-7b-instruct-server")!;
+    const memory = podSpecOf(server).containers[0].resources.requests.memory as string;
+    expect(Number(memory.replace("Gi", ""))).toBeGreaterThanOrEqual(250);
   });
 });

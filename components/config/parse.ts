@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { engines } from "../engines/registry";
 import { strategies } from "../storage/registry";
+import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "../serving/memory";
 import { ConfigError, ConfigIssue, describe } from "./issues";
 import { stackConfigSchema, StackConfig } from "./schema";
 
@@ -99,6 +100,16 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
         });
       }
     });
+    if (m.memory !== undefined && quantityGiB(m.memory) < minimumMemoryGiB(m)) {
+      const host = hicacheHostGiB(m);
+      const needs = `${RUNTIME_GIB}Gi runtime + ${shmSizeGiB(m.gpus)}Gi /dev/shm`;
+      issues.push({
+        path: ["models", i, "memory"],
+        message: host
+          ? `found ${describe(m.memory)} but SGLang HiCache's host pool needs ${host}Gi (${m.gpus} rank(s), see sglang.hicache) + ${needs}; expected at least ${minimumMemoryGiB(m)}Gi, or a smaller sglang.hicache.ratio / sizeGiB`
+          : `found ${describe(m.memory)} but the server needs ${needs}; expected at least ${minimumMemoryGiB(m)}Gi`,
+      });
+    }
     if (m.startup.bandwidthMiBps !== undefined && m.startup.budgetSeconds !== undefined) {
       issues.push({
         path: ["models", i, "startup"],

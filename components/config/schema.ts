@@ -218,6 +218,8 @@ const model = z.strictObject({
   gpus: z.number().int().min(1).max(16).default(1),
   maxModelLen: positiveInt.optional(),
   gpuMemoryUtilization: z.number().gt(0).max(1).optional(),
+  /** Memory of one GPU of the nodes the model runs on; sizes SGLang HiCache's host pool. */
+  gpuMemoryGiB: giB.default(80),
   image: image.optional(),
   extraArgs: z.array(z.string()).default([]),
   mirror: z.boolean().default(true),

@@ -15,7 +15,7 @@ export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "sou
     env: [],
     nodeSelector: {},
     spreadable: true,
-    fillInPod: true,
+    fillAt: "engine",
     // Hub downloads are the slow part; nothing persists across pod restarts.
     bandwidth: { fillMiBps: 100, serveMiBps: 1500, warmMiBps: 100 },
     dependsOn: [],

@@ -6,6 +6,7 @@ import { ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
+import { memoryQuantity, shmSizeGiB } from "./memory";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
 
 export const INFERENCE_COMPONENT = "inference-server";
@@ -26,16 +27,6 @@ export interface ModelServerArgs {
   readonly cluster: ClusterContext;
   /** Secret holding HF_TOKEN, referenced only when the engine downloads from the Hub. */
   readonly hfTokenSecret?: pulumi.Input<string>;
-}
-
-/** `/dev/shm`: NCCL needs room for tensor parallel; a small one otherwise. */
-export function shmSizeGiB(gpus: number): number {
-  return gpus > 1 ? 8 * gpus : 2;
-}
-
-/** Memory request (= limit): weights staging + runtime + the memory-backed /dev/shm. */
-export function memoryGiB(model: ModelConfig): number {
-  return Math.ceil(model.sizeGiB * 1.2) + 8 + shmSizeGiB(model.gpus);
 }
 
 /** Roll without a spare GPU: Recreate for one replica or a pinned node, else one at a time. */
@@ -59,7 +50,7 @@ export function podSpec(
       ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
       : [];
   const gpu = { [kube.gpuResource]: String(model.gpus) };
-  const memory = `${memoryGiB(model)}Gi`;
+  const memory = memoryQuantity(model);
   return {
     serviceAccountName,
     automountServiceAccountToken: false,
@@ -129,7 +120,7 @@ export class ModelServer extends pulumi.ComponentResource {
     const appLabels = labels(model.name, INFERENCE_COMPONENT);
     const selector = selectorLabels(model.name, INFERENCE_COMPONENT);
     const child = { parent: this };
-    this.startup = estimateStartup(model, plan.bandwidth, engine.warmupSeconds, plan.fillInPod);
+    this.startup = estimateStartup(model, plan.bandwidth, engine.warmupSeconds, plan.fillAt);
 
     const serviceAccount = new k8s.core.v1.ServiceAccount(
       `${name}-sa`,
@@ -150,7 +141,7 @@ export class ModelServer extends pulumi.ComponentResource {
         annotations: {
           ...modelAnnotations(model),
           [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
-          [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.loadSeconds + this.startup.warmupSeconds),
+          [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.probedSeconds),
         },
       },
       spec: podSpec(args, this.startup, serviceAccount.metadata.name),

@@ -150,7 +150,7 @@ export class FluidModelCache extends ModelCache {
       nodeSelector: {},
       affinity,
       spreadable: settings.replicas > 1,
-      fillInPod: false,
+      fillAt: "job",
       bandwidth: { fillMiBps: 200, serveMiBps: 1000, warmMiBps: 1500 },
       dependsOn: [verify],
       kvCache: args.needsKvCacheDir ? nodeLocalKvCache(model) : undefined,

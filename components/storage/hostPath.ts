@@ -45,7 +45,7 @@ export class HostPathModelCache extends ModelCache {
       env: [],
       nodeSelector,
       spreadable: false,
-      fillInPod: false,
+      fillAt: "job",
       bandwidth: { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 },
       dependsOn: [job],
       kvCache: args.needsKvCacheDir ? nodeLocalKvCache(args.model) : undefined,

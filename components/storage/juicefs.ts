@@ -245,7 +245,7 @@ export class JuiceFsModelCache extends ModelCache {
       env: [],
       nodeSelector: {},
       spreadable: true,
-      fillInPod: false,
+      fillAt: "job",
       bandwidth: { fillMiBps: 150, serveMiBps: 300, warmMiBps: 1200 },
       dependsOn: [job],
       kvCache: kvClaim

@@ -46,7 +46,7 @@ export class LocalPathModelCache extends ModelCache {
       env: [],
       nodeSelector: {},
       spreadable: false,
-      fillInPod: true,
+      fillAt: "initContainer",
       bandwidth: { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 },
       dependsOn: [...args.store.ready, ...(args.mirror ? [args.mirror] : [])],
       kvCache: args.needsKvCacheDir ? nodeLocalKvCache(args.model) : undefined,

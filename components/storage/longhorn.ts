@@ -94,7 +94,7 @@ export class LonghornModelCache extends ModelCache {
       env: [],
       nodeSelector: {},
       spreadable: true,
-      fillInPod: false,
+      fillAt: "job",
       bandwidth: { fillMiBps: 200, serveMiBps: 400, warmMiBps: 800 },
       dependsOn: [job],
       kvCache: kvClaim

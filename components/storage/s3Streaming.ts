@@ -43,7 +43,7 @@ export class S3StreamingModelCache extends ModelCache {
       ],
       nodeSelector: {},
       spreadable: true,
-      fillInPod: false,
+      fillAt: "job",
       bandwidth: { fillMiBps: 0, serveMiBps: 300, warmMiBps: 300 },
       dependsOn: [...store.ready, ...(args.mirror ? [args.mirror] : [])],
       kvCache: args.needsKvCacheDir ? nodeLocalKvCache(model) : undefined,

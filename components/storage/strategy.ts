@@ -33,6 +33,8 @@ export interface Bandwidth {
   readonly warmMiBps: number;
 }
 
+export type FillAt = "job" | "initContainer" | "engine";
+
 /** The contract between a storage strategy and the serving layer, per model. */
 export interface ModelCachePlan {
   readonly source: ModelSource;
@@ -50,8 +52,11 @@ export interface ModelCachePlan {
   readonly affinity?: k8s.types.input.core.v1.Affinity;
   /** Whether replicas may run on different nodes (enables topology spread). */
   readonly spreadable: boolean;
-  /** Whether the fill happens before the pod starts (Job) or inside it (init container). */
-  readonly fillInPod: boolean;
+  /**
+   * Where the cache fill happens: a Job before the pod starts (or nothing to fill), an init
+   * container of the pod, or the engine container itself (Hub downloads: the startup probe counts it).
+   */
+  readonly fillAt: FillAt;
   readonly bandwidth: Bandwidth;
   readonly dependsOn: pulumi.Resource[];
   /** A writable directory for SGLang HiCache's `file` L3 backend, when requested. */
