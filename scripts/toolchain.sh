@@ -5,7 +5,8 @@
 #   scripts/toolchain.sh lint      actionlint
 #   scripts/toolchain.sh cluster   etcd + kube-apiserver + kube-controller-manager (a real control plane
 #                                  for integration tests: no scheduler, no kubelet)
-#   scripts/toolchain.sh bench     s5cmd (the preload Jobs' copier) + versitygw (S3 server) + awscli
+#   scripts/toolchain.sh s3        s5cmd (the preload Jobs' copier) + versitygw (an S3 server)
+#   scripts/toolchain.sh bench     s3 + Debian's awscli and busybox (the transfer benchmark)
 #   scripts/toolchain.sh pulumi    the Pulumi CLI + its kubernetes and random provider plugins (the
 #                                  engine of `npm run local` and the engine tests), built concurrently
 #
@@ -46,8 +47,9 @@ build() {
   if [ ! -x "$final" ]; then
     local start=$SECONDS
     echo "toolchain: building $name $version" >&2
-    "$@"
-    mv -f "$out" "$final"
+    # Explicit checks: `piece` runs this inside a condition, where bash ignores `set -e`.
+    "$@" || return 1
+    mv -f "$out" "$final" || return 1
     echo "toolchain: built $name $version in $((SECONDS - start)) s" >&2
   fi
   ln -sf "$(basename "$final")" "$BIN/$name"
@@ -89,9 +91,13 @@ cluster() {
   build kube-controller-manager "$KUBERNETES_VERSION" go_build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager
 }
 
-bench() {
+s3() {
   build s5cmd "$S5CMD_VERSION" go_build bench github.com/peak/s5cmd/v2 "-X github.com/peak/s5cmd/v2/version.Version=$S5CMD_VERSION"
   build versitygw "$VERSITYGW_VERSION" go_build bench github.com/versity/versitygw/cmd/versitygw
+}
+
+bench() {
+  s3
   # The baseline is the aws-cli users get from their distribution; busybox stands in for the
   # userland of the Alpine-based s5cmd image.
   if [ ! -x /usr/bin/aws ] || [ ! -x /usr/bin/busybox ]; then
@@ -114,16 +120,15 @@ pulumi_cli() {
 # where generated files (schemas) can be written next to it; prints its path.
 staged() {
   local dir="$CACHE/build/$1"
-  rm -rf "$dir" && mkdir -p "$dir" && cp -R "toolchain/$1/." "$dir/"
-  echo "$dir"
+  rm -rf "$dir" && mkdir -p "$dir" && cp -R "toolchain/$1/." "$dir/" && echo "$dir"
 }
 
 # The kubernetes plugin embeds the schema and terraform mapping that its module ships.
 kubernetes_plugin() {
   local module=github.com/pulumi/pulumi-kubernetes/provider/v4 dir src
-  dir=$(staged pulumi-kubernetes)
-  src=$(cd "$dir" && go mod download -json "$module" >/dev/null && go list -m -f '{{.Dir}}' "$module")
-  install -m 0644 "$src/cmd/pulumi-resource-kubernetes/schema.json" "$src/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$dir/"
+  dir=$(staged pulumi-kubernetes) || return 1
+  src=$(cd "$dir" && go mod download -json "$module" >/dev/null && go list -m -f '{{.Dir}}' "$module") || return 1
+  install -m 0644 "$src/cmd/pulumi-resource-kubernetes/schema.json" "$src/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$dir/" || return 1
   (cd "$dir" && go build -ldflags "-s -w -X $module/pkg/version.Version=$KUBERNETES_PLUGIN_VERSION" -o "$out" .)
 }
 
@@ -132,12 +137,12 @@ kubernetes_plugin() {
 random_plugin() {
   local module=github.com/terraform-providers/terraform-provider-random/llmserving dir
   local ldflags="-s -w -X $module.Version=$RANDOM_PLUGIN_VERSION"
-  dir=$(staged pulumi-random)
+  dir=$(staged pulumi-random) || return 1
   (
-    cd "$dir"
-    go build -ldflags "$ldflags" -o tfgen ./cmd/pulumi-tfgen-random
-    ./tfgen schema --out cmd/pulumi-resource-random >tfgen.log 2>&1 || { cat tfgen.log >&2; exit 1; }
-    go build -ldflags "$ldflags" -o "$out" ./cmd/pulumi-resource-random
+    cd "$dir" &&
+      go build -ldflags "$ldflags" -o tfgen ./cmd/pulumi-tfgen-random &&
+      { ./tfgen schema --out cmd/pulumi-resource-random >tfgen.log 2>&1 || { cat tfgen.log >&2 && false; }; } &&
+      go build -ldflags "$ldflags" -o "$out" ./cmd/pulumi-resource-random
   )
 }
 
@@ -160,9 +165,10 @@ for target in "${@:-lint}"; do
   case "$target" in
     lint) lint ;;
     cluster) cluster ;;
+    s3) s3 ;;
     bench) bench ;;
     pulumi) pulumi_toolchain ;;
-    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, bench or pulumi)" >&2; exit 2 ;;
+    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, s3, bench or pulumi)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

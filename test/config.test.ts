@@ -237,6 +237,19 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "llm-serving:models[0].memory",
     "expected at least 40Gi",
   ],
+  [
+    "hostPath in prod",
+    baseConfig({ environment: "prod" }),
+    "llm-serving:storage.strategy",
+    'found "hostPath", which only local and dev stacks may use',
+  ],
+  ["hostPath in staging", baseConfig({ environment: "staging" }), "llm-serving:storage.strategy", "hostpath-only-in-dev"],
+  [
+    "branch revision in prod",
+    baseConfig({ environment: "prod", storage: { strategy: "localPath" }, models: [model({ revision: "main" })] }),
+    "llm-serving:models[0].revision",
+    'found "main"; environment "prod" serves only pinned commits',
+  ],
 ];
 
 describe("config validation", () => {
@@ -264,6 +277,13 @@ describe("config validation", () => {
         expect.arrayContaining(["llm-serving:environment", "llm-serving:models[0].engine", "llm-serving:models[0].sizeGiB"]),
       );
     }
+  });
+
+  it("lets dev and local stacks use hostPath and branches, and staging use branches", () => {
+    expect(() => parseStackConfig(baseConfig({ models: [model({ revision: "main" })] }))).not.toThrow();
+    expect(() => parseStackConfig(baseConfig({ environment: "local" }))).not.toThrow();
+    const staging = baseConfig({ environment: "staging", storage: { strategy: "juicefs" }, models: [model({ revision: "main" })] });
+    expect(() => parseStackConfig(staging)).not.toThrow();
   });
 
   it("fills documented defaults", () => {

@@ -50,8 +50,10 @@ describe.each(matrix)("%s × %s (dev policy config)", (strategy, engine) => {
 
 describe("a stack that breaks the rules", () => {
   it("fails mandatory policies: hostPath and a branch revision under the prod policy config", async () => {
+    // The program refuses both for environment "prod" itself; the pack also catches a prod cluster's
+    // stack that calls itself dev.
     const raw = baseConfig({
-      environment: "prod",
+      environment: "dev",
       models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: "main", engine: "vllm", sizeGiB: 16 }],
     });
     const violations = await runPack(llmServingPolicies, fromProgram((await runProgram(raw)).resources), packConfigFile("prod"));

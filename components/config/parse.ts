@@ -9,6 +9,11 @@ import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "../se
 import { ConfigError, ConfigIssue, describe } from "./issues";
 import { stackConfigSchema, StackConfig } from "./schema";
 
+/** Environments where hostPath caches are allowed, and where revisions must be commits (the pack's defaults). */
+const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
+const PINNED_ENVIRONMENTS: readonly string[] = ["prod"];
+const COMMIT = /^[0-9a-f]{40}$/;
+
 /** Flags that llm-serving sets itself; overriding them in extraArgs would break probes or routing. */
 const MANAGED_FLAGS = ["--host", "--port", "--served-model-name", "--model", "--model-path", "--tensor-parallel-size", "--tp-size", "--tp"];
 
@@ -59,7 +64,14 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
     }
   }
 
+  // The environment means what the policy pack enforces for it, checked before anything is created.
   const selected = config.storage.strategy;
+  if (selected === "hostPath" && !HOSTPATH_ENVIRONMENTS.includes(config.environment)) {
+    issues.push({
+      path: ["storage", "strategy"],
+      message: `found "hostPath", which only local and dev stacks may use (policy hostpath-only-in-dev); expected localPath, longhorn, fluid, juicefs or s3Streaming for environment ${describe(config.environment)}`,
+    });
+  }
   for (const name of Object.keys(strategies) as (keyof typeof strategies)[]) {
     if (name !== selected && config.storage[name] !== undefined) {
       issues.push({
@@ -87,6 +99,12 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       });
     } else {
       seen.set(m.name, i);
+    }
+    if (PINNED_ENVIRONMENTS.includes(config.environment) && !COMMIT.test(m.revision)) {
+      issues.push({
+        path: ["models", i, "revision"],
+        message: `found ${describe(m.revision)}; environment ${describe(config.environment)} serves only pinned commits (policy models-pinned-to-commit): expected a 40-hex commit`,
+      });
     }
     if (m.sglang !== undefined && m.engine !== "sglang") {
       issues.push({ path: ["models", i, "sglang"], message: `is only valid with engine "sglang" (found engine ${describe(m.engine)})` });

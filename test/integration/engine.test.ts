@@ -218,9 +218,10 @@ describe("the policy pack through the engine", () => {
   );
 
   it("fails a hostPath stack with a branch revision under the prod config, naming both policies", async () => {
+    // environment "prod" would be refused by the program itself; a stack that calls itself dev on a
+    // prod cluster is caught by the pack.
     const violating = {
       ...repoStack("dev"),
-      environment: "prod",
       models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: "main", engine: "vllm", sizeGiB: 1 }],
     };
     const stack = await engine.stack("policy-violating", violating);
