@@ -36,6 +36,8 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
   const plainEnv = [
     { name: "BUCKET", value: store.bucket },
     { name: "PREFIX", value: modelPrefix(model) },
+    // The Secret's name, for error messages; its values come by secretKeyRef.
+    { name: "S3_ACCESS_FROM", value: store.writerSecretName },
   ];
   const writerEnv = s3EnvFromSecret(store.writerSecretName);
   const scratch = `${mirrorScratchGiB(model.sizeGiB)}Gi`;
