@@ -117,6 +117,20 @@ describe("preload script", () => {
     expect(readFileSync(join(dest, "model-00002-of-00002.safetensors"), "utf8")).toBe("weights-2");
   });
 
+  it("publishes exactly the manifest's files: a killed copy's temp file is removed, not served", () => {
+    const { dest, run } = setup();
+    const part = `${dest}.partial`;
+    mkdirSync(join(part, "original"), { recursive: true });
+    // What s5cmd leaves when killed mid-download: its temp file beside the destination.
+    writeFileSync(join(part, "model-00001-of-00002.safetensors1031076397"), "half a shard");
+    writeFileSync(join(part, "original", "consolidated.00.pth8812"), "partial");
+    expect(run()).toContain("verified (4 files)");
+    const published = execFileSync("find", [".", "-type", "f"], { cwd: dest, encoding: "utf8" }).split("\n").filter(Boolean).sort();
+    expect(published).toEqual(
+      ["./.verified", "./config.json", "./manifest.json", "./manifest.sha256", "./model-00001-of-00002.safetensors", "./model-00002-of-00002.safetensors", "./original/params.json"].sort(),
+    );
+  });
+
   it("fails on a file the manifest lists but the bucket lacks", () => {
     const { "config.json": _missing, ...rest } = FILES;
     const { failure } = setup(rest);

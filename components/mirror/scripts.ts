@@ -157,6 +157,16 @@ for path in bad:
     (part / path).unlink(missing_ok=True)
 if bad:
     sys.exit("FATAL: sha256 verification failed; the bad files were removed and will be fetched again on retry")
+# Publish exactly the manifest: anything else (a killed copy's temp file) goes before the rename.
+keep = set(expected) | {"manifest.sha256", "manifest.json"}
+for path in sorted(part.rglob("*"), reverse=True):
+    name = path.relative_to(part).as_posix()
+    if path.is_dir():
+        if not any(path.iterdir()):
+            path.rmdir()
+    elif name not in keep:
+        print(f"removing {name}: not in the manifest")
+        path.unlink()
 (part / marker).touch()
 shutil.rmtree(dest, ignore_errors=True)
 part.rename(dest)
