@@ -127,7 +127,15 @@ describe("preload script", () => {
     expect(run()).toContain("verified (4 files)");
     const published = execFileSync("find", [".", "-type", "f"], { cwd: dest, encoding: "utf8" }).split("\n").filter(Boolean).sort();
     expect(published).toEqual(
-      ["./.verified", "./config.json", "./manifest.json", "./manifest.sha256", "./model-00001-of-00002.safetensors", "./model-00002-of-00002.safetensors", "./original/params.json"].sort(),
+      [
+        "./.verified",
+        "./config.json",
+        "./manifest.json",
+        "./manifest.sha256",
+        "./model-00001-of-00002.safetensors",
+        "./model-00002-of-00002.safetensors",
+        "./original/params.json",
+      ].sort(),
     );
   });
 

@@ -386,3 +386,12 @@ describe("pod memory", () => {
     expect(Number(memory.replace("Gi", ""))).toBeGreaterThanOrEqual(250);
   });
 });
+
+describe("Jobs the program manages", () => {
+  it.each(STORAGE_STRATEGIES)("%s: are kept once complete (no TTL), so a refresh finds what the state has", async (strategy) => {
+    const run = await runProgram(rawFor(strategy, "vllm", "minio"));
+    const jobs = run.byType("kubernetes:batch/v1:Job");
+    expect(jobs.length).toBeGreaterThanOrEqual(2);
+    for (const job of jobs) expect(job.inputs.spec.ttlSecondsAfterFinished, job.name).toBeUndefined();
+  });
+});

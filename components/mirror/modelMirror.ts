@@ -53,7 +53,6 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
   });
   return {
     backoffLimit: 4,
-    ttlSecondsAfterFinished: 24 * 3600,
     template: {
       metadata: { labels: labels(args.model.name, "model-mirror"), annotations: modelAnnotations(args.model) },
       spec: {

@@ -113,7 +113,6 @@ export class FluidModelCache extends ModelCache {
         metadata: { namespace: ns, labels: labels(model.name, "model-verify"), annotations: cluster.workloadAnnotations },
         spec: {
           backoffLimit: 3,
-          ttlSecondsAfterFinished: 24 * 3600,
           template: {
             metadata: { labels: labels(model.name, "model-verify") },
             spec: {

@@ -186,7 +186,6 @@ export function preloadJob(
       },
       spec: {
         backoffLimit: 6,
-        ttlSecondsAfterFinished: 24 * 3600,
         // One pod at a time: a single writer, never N replicas downloading.
         parallelism: 1,
         completions: 1,

@@ -174,7 +174,6 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
         metadata: { namespace: ns, labels: labels("minio-setup", "object-store-setup"), annotations: cluster.workloadAnnotations },
         spec: {
           backoffLimit: 6,
-          ttlSecondsAfterFinished: 3600,
           template: {
             metadata: { labels: labels("minio-setup", "object-store-setup") },
             spec: {
