@@ -2,6 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, workloadAnnotations } from "./cluster";
+import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { engines } from "./engines/registry";
 import { ModelMirror } from "./mirror/modelMirror";
@@ -107,13 +108,21 @@ export class LlmServing extends pulumi.ComponentResource {
     const strategy = strategies[config.storage.strategy];
     const shared = strategy.createShared({ config, cluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
 
-    for (const model of config.models) {
+    for (const [index, model] of config.models.entries()) {
       const engine = engines[model.engine];
       let plan: ServingPlan;
       if (model.mirror) {
         const mirror = new ModelMirror(
           model.name,
-          { model, store, cluster, preload: config.storage.preload, scriptsConfigMap: scripts.metadata.name, hfTokenSecret },
+          {
+            model,
+            store,
+            cluster,
+            preload: config.storage.preload,
+            scriptsConfigMap: scripts.metadata.name,
+            hfTokenSecret,
+            configKey: keyPath(["models", index]),
+          },
           child,
         );
         const cache = strategy.createModelCache(

@@ -250,6 +250,8 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "llm-serving:models[0].revision",
     'found "main"; environment "prod" serves only pinned commits',
   ],
+  ["empty include list", withModel({ include: [] }), "llm-serving:models[0].include", "expected at least 1 item"],
+  ["empty exclude pattern", withModel({ exclude: [""] }), "llm-serving:models[0].exclude[0]", 'found ""'],
 ];
 
 describe("config validation", () => {

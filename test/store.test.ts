@@ -153,8 +153,17 @@ describe("mirror job", () => {
     expect(pod.containers[0].name).toBe("upload");
     const upload: string = pod.containers[0].command[2];
     expect(upload.indexOf("manifest.json")).toBeGreaterThan(upload.indexOf('"/work/model/*"'));
-    expect(MIRROR_DOWNLOAD_PY).toContain('"/work/pip/bin/hf", "download"');
+    expect(MIRROR_DOWNLOAD_PY).toContain('"download", repo, *chosen');
     expect(MIRROR_DOWNLOAD_PY).toContain("already mirrored");
+    const download = pod.initContainers[1];
+    expect(download.command).toEqual(["python3", "/scripts/mirror-download.py"]);
+    expect(Object.fromEntries(download.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]))).toMatchObject({
+      HF_EXCLUDE: "[]",
+      SIZE_GIB: "1",
+      SCRATCH_GIB: "4",
+      CONFIG_PATH: "llm-serving:models[0]",
+    });
+    expect(download.env.find((e: any) => e.name === "HF_INCLUDE")).toBeUndefined();
     // The Python the Job runs is valid Python 3 (it cannot run here: it downloads from the Hub).
     expect(
       execFileSync("python3", ["-c", "import sys; compile(sys.stdin.read(), 'mirror', 'exec'); print('ok')"], {
@@ -172,6 +181,14 @@ describe("mirror job", () => {
       true,
     );
     expect(env.find((e: any) => e.name === "HF_TOKEN")).toBeUndefined();
+  });
+
+  it("passes models[].include / exclude to the download", async () => {
+    const raw = baseConfig();
+    Object.assign((raw.models as Record<string, unknown>[])[0], { include: ["*.safetensors", "*.json"], exclude: ["original/*"] });
+    const env = mirrorOf(await runProgram(raw)).inputs.spec.template.spec.initContainers[1].env;
+    expect(env.find((e: any) => e.name === "HF_INCLUDE")).toEqual({ name: "HF_INCLUDE", value: '["*.safetensors","*.json"]' });
+    expect(env.find((e: any) => e.name === "HF_EXCLUDE")).toEqual({ name: "HF_EXCLUDE", value: '["original/*"]' });
   });
 
   it("passes the HF token only by reference to the hf-token Secret", async () => {

@@ -223,6 +223,9 @@ const model = z.strictObject({
   image: image.optional(),
   extraArgs: z.array(z.string()).default([]),
   mirror: z.boolean().default(true),
+  /** Globs of repo files to mirror (default: what the engines load); `exclude` removes from them. */
+  include: z.array(z.string().min(1)).min(1).optional(),
+  exclude: z.array(z.string().min(1)).default([]),
   cpu: z
     .string()
     .regex(/^[0-9]+(\.[0-9]+|m)?$/, { error: "must be a CPU quantity such as 4 or 500m" })

@@ -22,6 +22,8 @@ export interface ModelMirrorArgs {
   readonly preload: PreloadConfig;
   /** Name of the ConfigMap holding the scripts. */
   readonly scriptsConfigMap: pulumi.Input<string>;
+  /** The model's config key, e.g. `llm-serving:models[0]`, named in the Job's errors. */
+  readonly configKey: string;
   /** Name of the Secret with HF_TOKEN, when an hfToken is configured. */
   readonly hfTokenSecret?: pulumi.Input<string>;
 }
@@ -69,6 +71,12 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             env: [
               { name: "HF_REPO", value: model.huggingFace },
               { name: "HF_REVISION", value: model.revision },
+              ...(model.include ? [{ name: "HF_INCLUDE", value: JSON.stringify(model.include) }] : []),
+              { name: "HF_EXCLUDE", value: JSON.stringify(model.exclude) },
+              // The download refuses to start when the Hub's sizes exceed these, naming CONFIG_PATH.
+              { name: "SIZE_GIB", value: String(model.sizeGiB) },
+              { name: "SCRATCH_GIB", value: String(mirrorScratchGiB(model.sizeGiB)) },
+              { name: "CONFIG_PATH", value: args.configKey },
               { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
               { name: "HOME", value: "/work/home" },
               { name: "HF_HOME", value: "/work/hf-home" },

@@ -5,6 +5,8 @@
  * Integrity contract: the mirror writes every file, then `manifest.sha256` (sha256sum format), then
  * `manifest.json` LAST. A prefix without manifest.json is incomplete and is never served.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 
 export const SCRIPTS_MOUNT = "/scripts";
 // The upstream s5cmd image keeps its binary at /s5cmd, outside PATH; other images have it on PATH.
@@ -56,41 +58,8 @@ fi
 echo "found $manifest"
 `;
 
-/** Mirror step 2 (python image): download with the hf CLI, hash every file, write the manifests. */
-export const MIRROR_DOWNLOAD_PY = `import concurrent.futures, hashlib, json, os, pathlib, subprocess, sys
-
-repo, revision = os.environ["HF_REPO"], os.environ["HF_REVISION"]
-work = pathlib.Path("/work")
-remote = work / "remote-manifest.json"
-if remote.exists():
-    existing = json.loads(remote.read_text())
-    if existing.get("repo") == repo and existing.get("revision") == revision and existing.get("files"):
-        print(f"{repo}@{revision} already mirrored ({len(existing['files'])} files); nothing to do")
-        (work / "skip").touch()
-        sys.exit(0)
-    sys.exit(f"FATAL: manifest.json at this prefix names {existing.get('repo')}@{existing.get('revision')}, expected {repo}@{revision}")
-
-subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", "/work/pip",
-                "huggingface_hub==" + os.environ["HF_HUB_VERSION"]], check=True)
-model_dir = work / "model"
-env = dict(os.environ, PYTHONPATH="/work/pip")
-subprocess.run(["/work/pip/bin/hf", "download", repo, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
-
-def describe(path):
-    with path.open("rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    return {"path": str(path.relative_to(model_dir)), "size": path.stat().st_size, "sha256": digest}
-
-# hashlib releases the GIL: one thread per CPU hashes the shards in parallel.
-paths = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts)
-with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
-    files = list(pool.map(describe, paths))
-if not files:
-    sys.exit(f"FATAL: {repo}@{revision} downloaded no files")
-(model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\\n" for f in files))
-(work / "manifest.json").write_text(json.dumps({"repo": repo, "revision": revision, "files": files}, indent=1))
-print(f"downloaded {len(files)} files, {sum(f['size'] for f in files)} bytes")
-`;
+/** Mirror step 2 (python image): mirror_download.py, beside this file (run as /scripts/mirror-download.py). */
+export const MIRROR_DOWNLOAD_PY = readFileSync(join(__dirname, "mirror_download.py"), "utf8");
 
 /** Mirror step 3 (s5cmd image): upload the files, then manifest.json last. */
 export function mirrorUploadSh(flags: string): string {

@@ -1,0 +1,137 @@
+"""Mirror step 2, in the mirror Job's Python image: choose the files the engines load from the
+Hugging Face repo, check that they fit before downloading anything, download exactly those with the
+hf CLI, hash every file (a thread per CPU: hashlib releases the GIL), and write the manifests.
+
+Environment: MIRROR_WORK (default /work, the Job's scratch volume), HF_REPO, HF_REVISION, HF_HUB_VERSION; HF_INCLUDE / HF_EXCLUDE (JSON lists of globs,
+`models[].include` / `exclude`); SIZE_GIB (`models[].sizeGiB`), SCRATCH_GIB (the download volume);
+CONFIG_PATH (the model's config key, for error messages); HF_ENDPOINT and HF_TOKEN when set.
+"""
+
+import concurrent.futures
+import fnmatch
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+GIB = 1024**3
+# What vLLM and SGLang read: safetensors weights and their index, configs, tokenizer and generation
+# files, chat templates, remote code. Everything else in a repo (`original/` checkpoints, images,
+# ONNX or GGUF copies) is never loaded.
+DEFAULT_INCLUDE = ["*.safetensors", "*.json", "*.model", "*.tiktoken", "*.txt", "*.jinja", "*.py"]
+# PyTorch pickles only when a repo has no safetensors, the first kind present (vLLM's order).
+FALLBACK_WEIGHTS = ["*.bin", "*.pt"]
+# The sizes the Hub lists may exceed sizeGiB by this much before the mirror refuses to start.
+SIZE_HEADROOM = 0.10
+
+
+class Refused(Exception):
+    """The selection cannot be mirrored as configured; the message names the key to change."""
+
+
+def matches(path, patterns):
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def select(files, include=None, exclude=()):
+    """The files to mirror from {path: size}: `include` (default: what the engines load) minus
+    `exclude`, sorted."""
+    if include is None:
+        include = list(DEFAULT_INCLUDE)
+        if not any(fnmatch.fnmatchcase(path, "*.safetensors") for path in files):
+            include += next(([p] for p in FALLBACK_WEIGHTS if any(fnmatch.fnmatchcase(f, p) for f in files)), [])
+    return sorted(path for path in files if matches(path, include) and not matches(path, exclude))
+
+
+def check_fits(files, chosen, size_gib, scratch_gib, key):
+    """Raises Refused when the chosen files are none, or larger than sizeGiB allows or the scratch
+    volume holds; returns their total size in bytes."""
+    if not chosen:
+        raise Refused(f"no file of the repo matches {key}.include / exclude (the repo has {len(files)} files)")
+    total = sum(files[path] for path in chosen)
+    if total > size_gib * GIB * (1 + SIZE_HEADROOM):
+        raise Refused(
+            f"the {len(chosen)} files to mirror are {total / GIB:.1f} GiB, more than {key}.sizeGiB = {size_gib:g} "
+            f"(+{SIZE_HEADROOM:.0%}); raise {key}.sizeGiB to at least {-(-total // GIB)} or narrow {key}.include / exclude"
+        )
+    if total > (scratch_gib - 1) * GIB:
+        raise Refused(
+            f"the {len(chosen)} files to mirror are {total / GIB:.1f} GiB, more than the {scratch_gib:g} GiB scratch volume "
+            f"holds with the hf CLI's metadata; raise {key}.sizeGiB to at least {-(-total // GIB)}"
+        )
+    return total
+
+
+def describe(model_dir, path):
+    with path.open("rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    return {"path": path.relative_to(model_dir).as_posix(), "size": path.stat().st_size, "sha256": digest}
+
+
+def write_manifests(work, model_dir, repo, revision):
+    paths = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts)
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
+        files = list(pool.map(lambda p: describe(model_dir, p), paths))
+    (model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\n" for f in files))
+    (work / "manifest.json").write_text(json.dumps({"repo": repo, "revision": revision, "files": files}, indent=1))
+    return files
+
+
+def main(work):
+    repo, revision = os.environ["HF_REPO"], os.environ["HF_REVISION"]
+    key = os.environ.get("CONFIG_PATH", "llm-serving:models[]")
+    remote = work / "remote-manifest.json"
+    if remote.exists():
+        existing = json.loads(remote.read_text())
+        if existing.get("repo") == repo and existing.get("revision") == revision and existing.get("files"):
+            print(f"{repo}@{revision} already mirrored ({len(existing['files'])} files); nothing to do")
+            (work / "skip").touch()
+            return 0
+        sys.exit(f"FATAL: manifest.json at this prefix names {existing.get('repo')}@{existing.get('revision')}, expected {repo}@{revision}")
+
+    pip = work / "pip"
+    if not (pip / "huggingface_hub").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-cache-dir",
+                "--target",
+                str(pip),
+                "huggingface_hub==" + os.environ["HF_HUB_VERSION"],
+            ],
+            check=True,
+        )
+    sys.path.insert(0, str(pip))
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    listing = HfApi().list_repo_tree(repo, revision=revision, recursive=True)
+    files = {item.path: item.size for item in listing if isinstance(item, RepoFile)}
+    include = json.loads(os.environ["HF_INCLUDE"]) if os.environ.get("HF_INCLUDE") else None
+    exclude = json.loads(os.environ.get("HF_EXCLUDE") or "[]")
+    chosen = select(files, include, exclude)
+    try:
+        total = check_fits(files, chosen, float(os.environ["SIZE_GIB"]), float(os.environ["SCRATCH_GIB"]), key)
+    except Refused as refused:
+        sys.exit(f"FATAL: {repo}@{revision}: {refused}")
+    print(f"mirroring {len(chosen)} of {len(files)} files, {total / GIB:.2f} GiB")
+
+    model_dir = work / "model"
+    env = dict(os.environ, PYTHONPATH=str(pip))
+    subprocess.run([str(pip / "bin" / "hf"), "download", repo, *chosen, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
+    described = write_manifests(work, model_dir, repo, revision)
+    missing = sorted(set(chosen) - {f["path"] for f in described})
+    if missing:
+        sys.exit(f"FATAL: the download lacks {len(missing)} selected files, e.g. {missing[0]}")
+    print(f"downloaded {len(described)} files, {sum(f['size'] for f in described)} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(pathlib.Path(os.environ.get("MIRROR_WORK", "/work"))))

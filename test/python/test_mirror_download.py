@@ -1,0 +1,106 @@
+"""The mirror's file selection and size checks (components/mirror/mirror_download.py)."""
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "components" / "mirror"))
+import mirror_download as mirror
+
+GIB = 1024**3
+KEY = "llm-serving:models[0]"
+
+# meta-llama/Llama-3.1-8B-Instruct as the Hub lists it (sizes rounded).
+LLAMA = {
+    ".gitattributes": 1_519,
+    "LICENSE": 7_627,
+    "README.md": 44_000,
+    "USE_POLICY.md": 4_691,
+    "config.json": 855,
+    "generation_config.json": 184,
+    "model-00001-of-00004.safetensors": 4_976_698_672,
+    "model-00002-of-00004.safetensors": 4_999_802_720,
+    "model-00003-of-00004.safetensors": 4_915_916_176,
+    "model-00004-of-00004.safetensors": 1_168_138_808,
+    "model.safetensors.index.json": 23_950,
+    "original/consolidated.00.pth": 16_060_617_592,
+    "original/params.json": 199,
+    "original/tokenizer.model": 2_183_982,
+    "special_tokens_map.json": 296,
+    "tokenizer.json": 9_085_657,
+    "tokenizer_config.json": 55_351,
+}
+
+
+def test_default_selection_is_what_the_engines_load():
+    chosen = mirror.select(LLAMA)
+    assert "original/consolidated.00.pth" not in chosen
+    assert not {"README.md", "LICENSE", "USE_POLICY.md", ".gitattributes"} & set(chosen)
+    assert {f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)} <= set(chosen)
+    assert {"model.safetensors.index.json", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= set(chosen)
+    assert sum(LLAMA[p] for p in chosen) < 16 * GIB
+
+
+def test_pickles_only_without_safetensors_and_only_the_first_kind():
+    repo = {"config.json": 1, "pytorch_model.bin": 10, "training_args.bin": 1, "extra.pt": 5}
+    assert mirror.select(repo) == ["config.json", "pytorch_model.bin", "training_args.bin"]
+    assert mirror.select({"config.json": 1, "model.pt": 5}) == ["config.json", "model.pt"]
+    assert "pytorch_model.bin" not in mirror.select({**repo, "model.safetensors": 10})
+
+
+def test_include_and_exclude_override_the_defaults():
+    assert mirror.select(LLAMA, include=["original/*"]) == ["original/consolidated.00.pth", "original/params.json", "original/tokenizer.model"]
+    assert "original/params.json" not in mirror.select(LLAMA, exclude=["original/*"])
+    assert mirror.select(LLAMA, include=["*"], exclude=["*.md", ".gitattributes", "LICENSE"]) == sorted(
+        p for p in LLAMA if not p.endswith(".md") and p not in {".gitattributes", "LICENSE"}
+    )
+
+
+def test_the_default_selection_fits_the_dev_stack():
+    chosen = mirror.select(LLAMA)
+    assert mirror.check_fits(LLAMA, chosen, 16, 20, KEY) == sum(LLAMA[p] for p in chosen)
+
+
+def test_the_whole_repository_is_refused_before_downloading_naming_the_key():
+    with pytest.raises(
+        mirror.Refused,
+        match=r"are 29\.9 GiB, more than llm-serving:models\[0\]\.sizeGiB = 16 \(\+10%\); raise llm-serving:models\[0\]\.sizeGiB to at least 30",
+    ):
+        mirror.check_fits(LLAMA, mirror.select(LLAMA, include=["*"]), 16, 20, KEY)
+
+
+def test_a_selection_larger_than_the_scratch_volume_is_refused():
+    chosen = mirror.select(LLAMA)
+    with pytest.raises(mirror.Refused, match=r"more than the 10 GiB scratch volume holds"):
+        mirror.check_fits(LLAMA, chosen, 16, 10, KEY)
+
+
+def test_an_empty_selection_is_refused():
+    with pytest.raises(mirror.Refused, match=r"no file of the repo matches llm-serving:models\[0\]\.include / exclude"):
+        mirror.check_fits(LLAMA, mirror.select(LLAMA, include=["*.gguf"]), 16, 20, KEY)
+
+
+def test_manifests_list_every_downloaded_file_with_its_sha256(tmp_path):
+    model = tmp_path / "model"
+    (model / "original").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "original" / "params.json").write_text('{"dim": 1}')
+    (model / ".cache" / "huggingface").mkdir(parents=True)
+    (model / ".cache" / "huggingface" / "x.lock").write_text("")
+    files = mirror.write_manifests(tmp_path, model, "org/m", "rev")
+    assert [f["path"] for f in files] == ["config.json", "original/params.json"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["repo"] == "org/m" and manifest["revision"] == "rev" and len(manifest["files"]) == 2
+    assert (model / "manifest.sha256").read_text().splitlines()[0] == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a  config.json"
+
+
+def test_the_tests_use_the_huggingface_hub_the_job_pins():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    pinned = next(
+        line.split("==")[1]
+        for line in (root / "test" / "python" / "requirements.txt").read_text().splitlines()
+        if line.startswith("huggingface_hub==")
+    )
+    assert f'export const HF_HUB_VERSION = "{pinned}";' in (root / "components" / "mirror" / "modelMirror.ts").read_text()
