@@ -134,6 +134,7 @@ export class LlmServing extends pulumi.ComponentResource {
             preload: config.storage.preload,
             mirror: mirror.job,
             needsKvCacheDir: model.sglang?.hicache?.storageBackend === "file",
+            configKey: keyPath(["models", index]),
           },
           shared as never,
           child,

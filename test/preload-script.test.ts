@@ -68,6 +68,7 @@ function setup(bucketFiles: Record<string, string> = FILES) {
         BUCKET: "b",
         PREFIX: "models/org/m/rev",
         DEST: dest,
+        CAPACITY_SETTING: "llm-serving:models[0].sizeGiB",
         AWS_ENDPOINT_URL: "http://x",
       },
       encoding: "utf8",
@@ -137,6 +138,24 @@ describe("preload script", () => {
         "./original/params.json",
       ].sort(),
     );
+  });
+
+  it("refuses before copying when the volume cannot hold the model, with both numbers and the key to raise", () => {
+    const { dest, prefix, run, failure } = setup();
+    // manifest.json as the mirror writes it: every file with its size (here: more than any disk).
+    const files = Object.keys(FILES).map((path, i) => ({ path, size: i === 0 ? 2 ** 50 : 10, sha256: "-" }));
+    writeFileSync(join(prefix, "manifest.json"), JSON.stringify({ repo: "org/m", revision: "rev", files }));
+    const output = failure();
+    expect(output).toMatch(
+      /FATAL: s3:\/\/b\/models\/org\/m\/rev needs 1048576\.0 GiB more \(4 files, 1048576\.0 GiB\) but \S+ has [0-9.]+ GiB free; raise llm-serving:models\[0\]\.sizeGiB/,
+    );
+    expect(existsSync(join(`${dest}.partial`, "config.json"))).toBe(false);
+    // Sizes that fit: the same manifest passes the check and the copy runs.
+    writeFileSync(
+      join(prefix, "manifest.json"),
+      JSON.stringify({ repo: "org/m", revision: "rev", files: files.map((f) => ({ ...f, size: 9 })) }),
+    );
+    expect(run()).toContain("verified (4 files)");
   });
 
   it("fails on a file the manifest lists but the bucket lacks", () => {

@@ -395,3 +395,21 @@ describe("Jobs the program manages", () => {
     for (const job of jobs) expect(job.inputs.spec.ttlSecondsAfterFinished, job.name).toBeUndefined();
   });
 });
+
+describe("preload capacity check", () => {
+  it.each([
+    ["hostPath", "m-preload", "the free disk of the node under llm-serving:storage.hostPath.root"],
+    ["longhorn", "m-preload", "llm-serving:models[0].sizeGiB (the claim is sized from it)"],
+    ["juicefs", "m-warmup", "the JuiceFS volume's quota (juicefs quota) or the object store's capacity"],
+  ])("%s names what to raise when the volume is too small", async (strategy, job, key) => {
+    const run = await runProgram(rawFor(strategy, "vllm", "minio"));
+    const preload = run.one("kubernetes:batch/v1:Job", job).inputs.spec.template.spec.containers[0];
+    expect(preload.env.find((e: any) => e.name === "CAPACITY_SETTING")).toEqual({ name: "CAPACITY_SETTING", value: key });
+  });
+
+  it("localPath: in the init container that fills the claim", async () => {
+    const run = await runProgram(rawFor("localPath", "vllm", "minio"));
+    const init = podSpecOf(run.one("kubernetes:apps/v1:StatefulSet", "m-server")).initContainers.find((c: any) => c.name === "preload");
+    expect(init.env.find((e: any) => e.name === "CAPACITY_SETTING").value).toContain("llm-serving:models[0].sizeGiB");
+  });
+});

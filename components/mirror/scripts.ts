@@ -90,9 +90,18 @@ marker = "${VERIFIED_MARKER}"
 if (dest / marker).exists():
     print(f"{dest} already present and verified")
     sys.exit(0)
-if subprocess.run(s5cmd + ["cat", f"{source}/manifest.json"], stdout=subprocess.DEVNULL).returncode != 0:
+listed = subprocess.run(s5cmd + ["cat", f"{source}/manifest.json"], stdout=subprocess.PIPE)
+if listed.returncode != 0:
     sys.exit(f"FATAL: {source}/manifest.json is missing: the mirror has not completed")
 part.mkdir(parents=True, exist_ok=True)
+# Room for what is still to copy, checked before copying (the claim or quota was sized from config).
+sizes = {f["path"]: f["size"] for f in json.loads(listed.stdout or b"{}").get("files", [])}
+kept = sum(size for path, size in sizes.items() if (part / path).is_file() and (part / path).stat().st_size == size)
+needed, free = sum(sizes.values()) - kept, shutil.disk_usage(part).free
+if needed > free:
+    gib = 1024 ** 3
+    sys.exit(f"FATAL: {source} needs {needed / gib:.1f} GiB more ({len(sizes)} files, {sum(sizes.values()) / gib:.1f} GiB) "
+             f"but {part.parent} has {free / gib:.1f} GiB free; raise {os.environ.get('CAPACITY_SETTING', 'the volume size')}")
 # The manifest first, so that every file can be checked the moment it lands.
 subprocess.run(s5cmd + ["cp", f"{source}/manifest.sha256", f"{part}/"], check=True, stdout=subprocess.DEVNULL)
 expected = dict(reversed(line.split("  ", 1)) for line in (part / "manifest.sha256").read_text().splitlines() if line)

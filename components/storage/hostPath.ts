@@ -34,7 +34,15 @@ export class HostPathModelCache extends ModelCache {
     const nodeSelector = hostPathNodeSelector(settings);
     // kubelet creates the directory root-owned 0755, and fsGroup does not apply to hostPath: the
     // writer runs as uid 0 (the owner) but still with no capabilities and no privilege escalation.
-    const job = preloadJob(`${name}-preload`, args, volume, placement(args.cluster.kubernetes, nodeSelector), { parent: this }, 0);
+    const job = preloadJob(
+      `${name}-preload`,
+      args,
+      volume,
+      placement(args.cluster.kubernetes, nodeSelector),
+      "the free disk of the node under llm-serving:storage.hostPath.root",
+      { parent: this },
+      0,
+    );
     this.plan = {
       source: { kind: "path", path: modelDir(args.model) },
       loadingPath: `hostPath ${settings.root} on ${settings.nodeName ?? `the node labelled ${settings.nodeLabel}=true`}`,

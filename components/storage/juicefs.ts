@@ -223,7 +223,14 @@ export class JuiceFsModelCache extends ModelCache {
     const claim = sharedClaim(`${name}-weights`, `${args.model.name}-weights`, args.model, settings.storageClassName, size, ns, child);
     const volume = { name: "models", persistentVolumeClaim: { claimName: claim.metadata.name } };
     // The warmup Job writes the verified copy into JuiceFS once; every node then reads through its cache.
-    const job = preloadJob(`${name}-warmup`, args, volume, placement(args.cluster.kubernetes), { parent: this });
+    const job = preloadJob(
+      `${name}-warmup`,
+      args,
+      volume,
+      placement(args.cluster.kubernetes),
+      "the JuiceFS volume's quota (juicefs quota) or the object store's capacity",
+      { parent: this },
+    );
     const kvClaim = args.needsKvCacheDir
       ? sharedClaim(
           `${name}-kv-cache`,

@@ -42,7 +42,12 @@ export class LocalPathModelCache extends ModelCache {
         },
       ],
       // The pod's own claim is filled (and verified) before the engine starts; a restart resumes.
-      initContainers: preloadContainers(args, "models", MODELS_MOUNT),
+      initContainers: preloadContainers(
+        args,
+        "models",
+        MODELS_MOUNT,
+        `${args.configKey}.sizeGiB or llm-serving:storage.localPath.headroomPercent (the claim is sized from them)`,
+      ),
       env: [],
       nodeSelector: {},
       spreadable: false,

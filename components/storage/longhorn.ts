@@ -72,7 +72,14 @@ export class LonghornModelCache extends ModelCache {
     const ns = args.cluster.namespace;
     const claim = sharedClaim(`${name}-weights`, `${args.model.name}-weights`, args.model, settings.storageClassName, size, ns, child);
     const volume = { name: "models", persistentVolumeClaim: { claimName: claim.metadata.name } };
-    const job = preloadJob(`${name}-preload`, args, volume, placement(args.cluster.kubernetes), { parent: this });
+    const job = preloadJob(
+      `${name}-preload`,
+      args,
+      volume,
+      placement(args.cluster.kubernetes),
+      `${args.configKey}.sizeGiB (the claim is sized from it)`,
+      { parent: this },
+    );
     const kvClaim = args.needsKvCacheDir
       ? sharedClaim(
           `${name}-kv-cache`,

@@ -72,6 +72,8 @@ export interface ModelCacheArgs {
   readonly mirror?: pulumi.Resource;
   /** Whether the model's HiCache uses the `file` L3 backend and needs a writable directory. */
   readonly needsKvCacheDir: boolean;
+  /** The model's config key, e.g. `llm-serving:models[0]`, named in the Jobs' errors. */
+  readonly configKey: string;
 }
 
 /** A per-model cache component; every strategy has its own subclass with its own type token. */
@@ -124,7 +126,13 @@ const TOOLS_MOUNT = "/tools";
  * (BENCHMARKS.md); one container so that a failed verification restarts the copy, which fetches
  * the deleted files again.
  */
-export function preloadContainers(args: ModelCacheArgs, volumeName: string, mountRoot: string, uid = RUN_AS_USER): [Container, Container] {
+export function preloadContainers(
+  args: ModelCacheArgs,
+  volumeName: string,
+  mountRoot: string,
+  capacityKey: string,
+  uid = RUN_AS_USER,
+): [Container, Container] {
   const toolsMount = { name: PRELOAD_TOOLS_VOLUME.name as string, mountPath: TOOLS_MOUNT };
   return [
     {
@@ -144,6 +152,8 @@ export function preloadContainers(args: ModelCacheArgs, volumeName: string, moun
         { name: "BUCKET", value: args.store.bucket },
         { name: "PREFIX", value: modelPrefix(args.model) },
         { name: "DEST", value: modelDir(args.model, mountRoot) },
+        // What to raise when the volume cannot hold the model (named in the error, before copying).
+        { name: "CAPACITY_SETTING", value: capacityKey },
         ...s3EnvFromSecret(args.store.readerSecretName),
       ],
       resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "4Gi" } },
@@ -171,11 +181,12 @@ export function preloadJob(
   args: ModelCacheArgs,
   volume: Volume,
   podPlacement: Pick<k8s.types.input.core.v1.PodSpec, "nodeSelector" | "tolerations" | "affinity">,
+  capacityKey: string,
   opts: pulumi.CustomResourceOptions,
   writerUid = RUN_AS_USER,
 ): k8s.batch.v1.Job {
   const { model } = args;
-  const [copyTools, preload] = preloadContainers(args, volume.name as string, MODELS_MOUNT, writerUid);
+  const [copyTools, preload] = preloadContainers(args, volume.name as string, MODELS_MOUNT, capacityKey, writerUid);
   return new k8s.batch.v1.Job(
     name,
     {
