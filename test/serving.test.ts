@@ -7,7 +7,7 @@ import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, runProgram, stackFileConfig } from "./harness";
+import { baseConfig, expectConfigError, runProgram, stackFileConfig } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -411,5 +411,63 @@ describe("preload capacity check", () => {
     const run = await runProgram(rawFor("localPath", "vllm", "minio"));
     const init = podSpecOf(run.one("kubernetes:apps/v1:StatefulSet", "m-server")).initContainers.find((c: any) => c.name === "preload");
     expect(init.env.find((e: any) => e.name === "CAPACITY_SETTING").value).toContain("llm-serving:models[0].sizeGiB");
+  });
+});
+
+describe("fluid names and placement", () => {
+  const NS = "team-inference-production1"; // 26 characters
+  const LONG = "qwen2-5-coder-32b-instruct-awq-4bit-long"; // 40 characters, the longest name allowed
+  const fluidRun = (model: Record<string, unknown>, kubernetes: Record<string, unknown> = {}) =>
+    runProgram(
+      baseConfig({
+        kubernetes: { namespace: NS, ...kubernetes },
+        storage: { strategy: "fluid" },
+        models: [{ ...(rawFor("fluid", "vllm", "minio").models as Record<string, unknown>[])[0], ...model }],
+      }),
+    );
+
+  it.each([
+    ["a short model name", "m"],
+    ["the longest model name, in a 26-character namespace", LONG],
+  ])("with %s, pods require the label Fluid (<= 63 characters, s-<namespace>-<dataset>) sets for the Dataset", async (_what, name) => {
+    const run = await fluidRun({ name });
+    const dataset = run.byType("kubernetes:data.fluid.io/v1alpha1:Dataset")[0].inputs.metadata.name as string;
+    const label = `fluid.io/s-${NS}-${dataset}`;
+    expect(label.split("/")[1].length).toBeLessThanOrEqual(63);
+    const server = run.byType("kubernetes:apps/v1:Deployment")[0];
+    const terms = podSpecOf(server).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+    expect(terms[0].matchExpressions[0].key).toBe(label);
+    // The Runtime and the claim carry the Dataset's name.
+    expect(run.byType("kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime")[0].inputs.metadata.name).toBe(dataset);
+    expect(podSpecOf(server).volumes.find((v: any) => v.persistentVolumeClaim)?.persistentVolumeClaim.claimName).toBe(dataset);
+  });
+
+  it("refuses a namespace too long for any Dataset label, naming the key", async () => {
+    const { error } = await expectConfigError(baseConfig({ kubernetes: { namespace: "n".repeat(55) }, storage: { strategy: "fluid" } }));
+    expect(error.message).toContain("llm-serving:kubernetes.namespace: found 55 characters; the fluid strategy needs at most 52");
+  });
+
+  it("re-runs the DataLoad and the verify Job for a new revision (both named by revision)", async () => {
+    const names = async (revision: string) => {
+      const run = await fluidRun({ revision });
+      return [run.byType("kubernetes:data.fluid.io/v1alpha1:DataLoad")[0], run.one("kubernetes:batch/v1:Job", "m-verify")].map(
+        (r) => r.inputs.metadata.name as string,
+      );
+    };
+    const before = await names(REV);
+    const after = await names("a09a35458c702b33eeacc393d103063234e8bc28");
+    expect(before[0]).toContain("7ae55760");
+    expect(after[0]).toContain("a09a3545");
+    expect(after[1]).not.toBe(before[1]);
+    for (const name of [...before, ...after]) expect(name.length).toBeLessThanOrEqual(46);
+  });
+
+  it("puts the cache workers and the FUSE where the stack's pods may run", async () => {
+    const tolerations = [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }];
+    const run = await fluidRun({}, { nodeSelector: { "nvidia.com/gpu.present": "true" }, tolerations });
+    const runtime = run.byType("kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime")[0].inputs.spec;
+    expect(runtime.worker.nodeSelector).toEqual({ "nvidia.com/gpu.present": "true" });
+    expect(runtime.fuse.nodeSelector).toEqual({ "nvidia.com/gpu.present": "true" });
+    expect(run.byType("kubernetes:data.fluid.io/v1alpha1:Dataset")[0].inputs.spec.tolerations).toEqual(tolerations);
   });
 });

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
-import { labels, modelPrefix } from "../naming";
+import { labels, modelPrefix, revisionSlug, shortHash } from "../naming";
 import { verifyReadOnlySh } from "../mirror/scripts";
 import { ModelStore } from "../store/modelStore";
 import {
@@ -29,6 +29,28 @@ export function fluidQuotaGiB(settings: FluidConfig, model: ModelConfig): number
 /** The label Fluid puts on nodes that hold a dataset's cache. */
 export function fluidCacheNodeLabel(namespace: string, dataset: string): string {
   return `fluid.io/s-${namespace}-${dataset}`;
+}
+
+/** A label's name part is at most 63 characters; Fluid falls back to another form past that. */
+const LABEL_NAME_MAX = 63;
+/** The longest namespace that leaves 8 characters for a dataset name in `s-<namespace>-<dataset>`. */
+export const FLUID_NAMESPACE_MAX = LABEL_NAME_MAX - "s-".length - "-".length - 8;
+
+/** `<a prefix of text>-<hash>` of at most `max` characters (text itself when it fits). */
+function fitted(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max - 7).replace(/-+$/, "")}-${shortHash(text).slice(0, 6)}`;
+}
+
+/** The Dataset (and Runtime, and claim) name: `<model>-weights`, shortened so Fluid's node label fits. */
+export function fluidDatasetName(namespace: string, model: string): string {
+  return fitted(`${model}-weights`, LABEL_NAME_MAX - "s-".length - "-".length - namespace.length);
+}
+
+/** Per-revision names, so a new revision loads and verifies again; short enough for Fluid's Helm releases. */
+export function fluidRevisionNames(model: ModelConfig): { dataLoad: string; verify: string } {
+  const base = fitted(model.name, 30);
+  return { dataLoad: `${base}-load-${revisionSlug(model.revision)}`, verify: `${base}-verify-${revisionSlug(model.revision)}` };
 }
 
 /** Dataset spec: the model's bucket prefix, endpoint options, credentials only via encryptOptions. */
@@ -64,12 +86,20 @@ export class FluidModelCache extends ModelCache {
     const { model, cluster } = args;
     const ns = cluster.namespace;
     // The Dataset's PVC carries the Dataset's name.
-    const dataset = `${model.name}-weights`;
+    const dataset = fluidDatasetName(cluster.kubernetes.namespace, model.name);
+    const perRevision = fluidRevisionNames(model);
+    const kube = cluster.kubernetes;
     const child = { parent: this, dependsOn: shared.release ? [shared.release] : [] };
     const meta = { name: dataset, namespace: ns, labels: labels(model.name, "model-cache") };
     const datasetResource = new k8s.apiextensions.CustomResource(
       `${name}-dataset`,
-      { apiVersion: "data.fluid.io/v1alpha1", kind: "Dataset", metadata: meta, spec: fluidDatasetSpec(args.store, model) },
+      {
+        apiVersion: "data.fluid.io/v1alpha1",
+        kind: "Dataset",
+        metadata: meta,
+        // Cache workers may need the GPU nodes' taints tolerated to land next to the pods.
+        spec: { ...fluidDatasetSpec(args.store, model), ...(kube.tolerations?.length ? { tolerations: kube.tolerations } : {}) },
+      },
       { ...child, dependsOn: [...child.dependsOn, ...args.store.ready, ...(args.mirror ? [args.mirror] : [])] },
     );
     const quota = fluidQuotaGiB(settings, model);
@@ -81,6 +111,8 @@ export class FluidModelCache extends ModelCache {
         metadata: meta,
         spec: {
           replicas: settings.replicas,
+          // Cache workers and the FUSE where the stack's pods may run (the GPU nodes).
+          ...(kube.nodeSelector ? { worker: { nodeSelector: kube.nodeSelector }, fuse: { nodeSelector: kube.nodeSelector } } : {}),
           tieredstore: {
             levels: [
               {
@@ -101,7 +133,7 @@ export class FluidModelCache extends ModelCache {
       {
         apiVersion: "data.fluid.io/v1alpha1",
         kind: "DataLoad",
-        metadata: { name: `${dataset}-warmup`, namespace: ns, labels: labels(model.name, "model-cache") },
+        metadata: { name: perRevision.dataLoad, namespace: ns, labels: labels(model.name, "model-cache") },
         spec: { dataset: { name: dataset, namespace: ns }, loadMetadata: true, target: [{ path: "/", replicas: settings.replicas }] },
       },
       { ...child, dependsOn: [runtime] },
@@ -110,7 +142,12 @@ export class FluidModelCache extends ModelCache {
     const verify = new k8s.batch.v1.Job(
       `${name}-verify`,
       {
-        metadata: { namespace: ns, labels: labels(model.name, "model-verify"), annotations: cluster.workloadAnnotations },
+        metadata: {
+          name: perRevision.verify,
+          namespace: ns,
+          labels: labels(model.name, "model-verify"),
+          annotations: cluster.workloadAnnotations,
+        },
         spec: {
           backoffLimit: 3,
           template: {
@@ -179,6 +216,13 @@ export const fluidStrategy: StorageStrategy<FluidShared> = {
   validate(config) {
     const settings = fluidSettings(config);
     const issues: ConfigIssue[] = nodeLocalKvCacheIssues(config);
+    const namespace = config.kubernetes.namespace;
+    if (namespace.length > FLUID_NAMESPACE_MAX) {
+      issues.push({
+        path: ["kubernetes", "namespace"],
+        message: `found ${namespace.length} characters; the fluid strategy needs at most ${FLUID_NAMESPACE_MAX}, so that Fluid's cache-node label fluid.io/s-<namespace>-<dataset> fits in 63`,
+      });
+    }
     config.models.forEach((m, i) => {
       if (settings.cacheQuotaGiB !== undefined && settings.cacheQuotaGiB < m.sizeGiB) {
         issues.push({

@@ -34,7 +34,13 @@ afterAll(async () => {
 function stackConfig(strategy: string, engine: string, revisionB: string) {
   return {
     environment: "dev",
-    kubernetes: { namespace: `it-${strategy.toLowerCase()}-${engine}`, skipAwait: true },
+    kubernetes: {
+      namespace: `it-${strategy.toLowerCase()}-${engine}`,
+      skipAwait: true,
+      // Placement reaches every object that takes it (Fluid's Runtime and Dataset too), schema-checked.
+      nodeSelector: { "nvidia.com/gpu.present": "true" },
+      tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+    },
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy },
     models: [
