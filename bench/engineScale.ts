@@ -13,26 +13,10 @@ import { installFluidCrds } from "../test/integration/crds";
 import { startEngine } from "../test/integration/engine";
 import { KubeClient } from "../test/integration/kubeClient";
 import { runProgram } from "../test/harness";
+import { scaleStackConfig } from "./scaleConfig";
 
 const SIZES = [1, 10, 50];
 const STRATEGIES = (process.env.BENCH_ENGINE_STRATEGIES ?? "hostPath,fluid").split(",");
-const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
-
-function config(strategy: string, models: number): Record<string, unknown> {
-  return {
-    environment: "dev",
-    kubernetes: { namespace: `scale-${strategy.toLowerCase()}-${models}`, skipAwait: true },
-    objectStore: { provider: "minio", bucket: "llm-models" },
-    storage: { strategy },
-    models: Array.from({ length: models }, (_, i) => ({
-      name: `model-${i}`,
-      huggingFace: `org/model-${i}`,
-      revision: REV,
-      engine: i % 2 === 0 ? "vllm" : "sglang",
-      sizeGiB: 16,
-    })),
-  };
-}
 
 async function seconds<T>(f: () => Promise<T>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -59,7 +43,7 @@ async function main(): Promise<void> {
     await installFluidCrds(new KubeClient(server));
     for (const strategy of STRATEGIES) {
       for (const n of SIZES) {
-        const stack = await engine.stack(`scale-${strategy}-${n}`, config(strategy, n));
+        const stack = await engine.stack(`scale-${strategy}-${n}`, scaleStackConfig(strategy, n, `scale-${strategy.toLowerCase()}-${n}`));
         const preview = await seconds(() => stack.preview());
         let resources = 0;
         const up = await seconds(async () => {
@@ -75,7 +59,7 @@ async function main(): Promise<void> {
   }
   // The same configs under mocks, after the engine runs (mocks replace the engine in this process).
   for (const [i, r] of rows.entries()) {
-    const mocks = await seconds(() => runProgram(config(r.strategy, r.models)));
+    const mocks = await seconds(() => runProgram(scaleStackConfig(r.strategy, r.models)));
     rows[i] = { ...r, mocks };
   }
 

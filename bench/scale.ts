@@ -10,33 +10,17 @@ import { cpus } from "node:os";
 import { STORAGE_STRATEGIES } from "../components/config/schema";
 import { median } from "../scripts/localTools";
 import { runProgram } from "../test/harness";
+import { scaleStackConfig } from "./scaleConfig";
 
 const SIZES = [1, 10, 50];
 const REPEATS = Number(process.env.BENCH_SCALE_REPEATS ?? "3");
-const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
-
-function config(strategy: string, models: number): Record<string, unknown> {
-  return {
-    environment: "dev",
-    kubernetes: { namespace: "llm", skipAwait: true },
-    objectStore: { provider: "minio", bucket: "llm-models" },
-    storage: { strategy },
-    models: Array.from({ length: models }, (_, i) => ({
-      name: `model-${i}`,
-      huggingFace: `org/model-${i}`,
-      revision: REV,
-      engine: i % 2 === 0 ? "vllm" : "sglang",
-      sizeGiB: 16,
-    })),
-  };
-}
 
 async function measure(strategy: string, models: number): Promise<{ ms: number; resources: number }> {
   const times: number[] = [];
   let resources = 0;
   for (let i = 0; i < REPEATS; i++) {
     const start = process.hrtime.bigint();
-    const run = await runProgram(config(strategy, models));
+    const run = await runProgram(scaleStackConfig(strategy, models));
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
     resources = run.resources.length;
   }
