@@ -11,6 +11,7 @@ import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
 import { strategies } from "./storage/registry";
+import { revisionCleanupJob } from "./storage/strategy";
 import { createModelStore } from "./store/registry";
 
 export interface LlmServingArgs {
@@ -135,6 +136,7 @@ export class LlmServing extends pulumi.ComponentResource {
             mirror: mirror.job,
             needsKvCacheDir: model.sglang?.hicache?.storageBackend === "file",
             configKey: keyPath(["models", index]),
+            keepRevisions: config.storage.keepRevisions,
           },
           shared as never,
           child,
@@ -158,6 +160,20 @@ export class LlmServing extends pulumi.ComponentResource {
         };
       }
       const server = new ModelServer(model.name, { model, engine, plan, cluster, hfTokenSecret }, child);
+      // After the server: Pulumi waits for it to be Ready, so the new revision is verified and served.
+      if (plan.revisionCleanup && !config.kubernetes.skipAwait) {
+        revisionCleanupJob(
+          `${model.name}-prune-revisions`,
+          { model, cluster, keepRevisions: config.storage.keepRevisions },
+          plan.revisionCleanup,
+          { parent: server, dependsOn: [server] },
+        );
+      } else if (plan.revisionCleanup) {
+        pulumi.log.warn(
+          `superseded revisions of ${model.name} stay in its cache: llm-serving:kubernetes.skipAwait is on, so nothing waits for the new revision to serve before removing the old (storage.keepRevisions is not applied)`,
+          this,
+        );
+      }
       this.models[model.name] = {
         baseUrl: server.baseUrl,
         engine: engine.name,

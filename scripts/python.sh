@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/dev.sh: a virtualenv with test/python/requirements.txt, created once per
 # version of that file in $LLM_SERVING_CACHE (default ~/.cache/llm-serving); sets LLM_SERVING_PYTHON.
 llm_serving_python() {
@@ -11,5 +12,5 @@ llm_serving_python() {
     python3 -m venv "$venv" >&2 && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r test/python/requirements.txt >&2 || return 1
     touch "$venv/.complete"
   fi
-  LLM_SERVING_PYTHON="$venv/bin/python"
+  export LLM_SERVING_PYTHON="$venv/bin/python"
 }

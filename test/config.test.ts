@@ -16,6 +16,12 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "llm-serving:environment",
     'expected one of "local", "dev", "staging", "prod"',
   ],
+  [
+    "keepRevisions below one",
+    baseConfig({ storage: { strategy: "hostPath", keepRevisions: 0 } }),
+    "llm-serving:storage.keepRevisions",
+    "found 0; expected > 0",
+  ],
   ["missing environment", (({ environment: _e, ...rest }) => rest)(baseConfig()), "llm-serving:environment", "is required"],
   ["unknown top-level key", baseConfig({ model: [] }), "llm-serving:model", "allowed here: environment, kubernetes"],
   ["namespace not DNS-1123", baseConfig({ kubernetes: { namespace: "LLM_Serving" } }), "llm-serving:kubernetes.namespace", "DNS-1123"],

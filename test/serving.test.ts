@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { PRELOAD_PY, s5cmdCopyFlags } from "../components/mirror/scripts";
+import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags } from "../components/mirror/scripts";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
@@ -92,6 +92,63 @@ describe.each(matrix)("%s × %s × %s", (strategy, engine, store) => {
   });
 });
 
+describe("revision cleanup (storage.keepRevisions)", () => {
+  const JOB = "kubernetes:batch/v1:Job";
+  const pruneArgs = (keep: number) => ["/models/Qwen/Qwen2.5-7B-Instruct", REV, String(keep)];
+
+  it.each([
+    ["hostPath", 0, { "llm-serving.io/model-host": "true" }],
+    ["longhorn", 1000, undefined],
+    ["juicefs", 1000, undefined],
+  ] as const)("%s: a Job after the server removes superseded revisions from the shared cache", async (strategy, uid, nodeSelector) => {
+    const run = await runProgram(rawFor(strategy, "vllm", "minio"));
+    const job = run.one(JOB, "m-prune-revisions");
+    // Created after the server is Ready (Pulumi awaits it): the new revision is verified and served.
+    expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
+    expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m" })]);
+    expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
+    const pod = podSpecOf(job);
+    const [prune] = pod.containers;
+    expect(prune.command).toEqual(["python3", "-c", PRUNE_REVISIONS_PY, ...pruneArgs(1)]);
+    expect(prune.volumeMounts).toEqual([{ name: "models", mountPath: "/models" }]);
+    // The same cache the preload filled, written by the same uid.
+    const preload = podSpecOf(run.one(JOB, strategy === "juicefs" ? "m-warmup" : "m-preload"));
+    expect(pod.volumes).toEqual([preload.volumes[0]]);
+    expect(pod.securityContext.runAsUser).toBe(preload.securityContext.runAsUser);
+    expect(pod.securityContext.runAsUser).toBe(uid);
+    expect(pod.nodeSelector).toEqual(nodeSelector ?? preload.nodeSelector);
+    expect(prune.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+  });
+
+  it("keeps as many revisions as storage.keepRevisions says", async () => {
+    const raw = rawFor("longhorn", "vllm", "minio");
+    (raw.storage as Record<string, unknown>).keepRevisions = 3;
+    const run = await runProgram(raw);
+    expect(podSpecOf(run.one(JOB, "m-prune-revisions")).containers[0].command.slice(3)).toEqual(pruneArgs(3));
+  });
+
+  it("localPath: prunes in the pod, right after its own claim is filled and verified", async () => {
+    const run = await runProgram(rawFor("localPath", "vllm", "minio"));
+    const init = podSpecOf(run.one("kubernetes:apps/v1:StatefulSet", "m-server")).initContainers;
+    expect(init.map((c: any) => c.name)).toEqual(["s5cmd", "preload", "prune-revisions"]);
+    expect(init[2].command).toEqual(["python3", "-c", PRUNE_REVISIONS_PY, ...pruneArgs(1)]);
+    expect(init[2].volumeMounts).toEqual([{ name: "models", mountPath: "/models" }]);
+    expect(run.resources.filter((r) => r.name === "m-prune-revisions")).toEqual([]);
+  });
+
+  it.each(["fluid", "s3Streaming"])("%s: no cleanup Job (the cache bounds itself, or there is none)", async (strategy) => {
+    const run = await runProgram(rawFor(strategy, "vllm", "minio"));
+    expect(run.resources.filter((r) => r.name === "m-prune-revisions")).toEqual([]);
+  });
+
+  it("is not applied with kubernetes.skipAwait, where nothing waits for the new revision to serve", async () => {
+    const raw = rawFor("hostPath", "vllm", "minio");
+    (raw.kubernetes as Record<string, unknown>) = { ...(raw.kubernetes as Record<string, unknown>), skipAwait: true };
+    const run = await runProgram(raw);
+    expect(run.resources.filter((r) => r.name === "m-prune-revisions")).toEqual([]);
+  });
+});
+
 describe("storage strategies", () => {
   it("hostPath: DirectoryOrCreate, a pinned verifying preload Job, read-only mounts", async () => {
     const run = await runProgram(rawFor("hostPath", "vllm", "minio"));
@@ -116,7 +173,7 @@ describe("storage strategies", () => {
       resources: { requests: { storage: "21Gi" } },
     });
     expect(sts.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
-    expectPreload(podSpecOf(sts).initContainers.slice(0, 1), podSpecOf(sts).initContainers.slice(1));
+    expectPreload(podSpecOf(sts).initContainers.slice(0, 1), podSpecOf(sts).initContainers.slice(1, 2));
   });
 
   it("longhorn: one retained RWX claim on a Retain StorageClass, filled once, spread replicas", async () => {

@@ -187,6 +187,8 @@ const s3Streaming = z.strictObject({
 
 const storage = z.strictObject({
   strategy: z.enum(STORAGE_STRATEGIES),
+  /** Verified revisions a model's cache keeps, the served one included; older ones are removed once the new one serves. */
+  keepRevisions: positiveInt.max(20).default(1),
   preload: preload.prefault({}),
   hostPath: hostPath.optional(),
   localPath: localPath.optional(),

@@ -5,7 +5,7 @@ import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TM
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
-import { MIRROR_CHECK_SH, mirrorUploadSh, s5cmdCopyFlags, SCRIPTS_MOUNT } from "./scripts";
+import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "./scripts";
 
 /** Pinned tools of the mirror Job. */
 export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";
@@ -44,10 +44,10 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
   const writerEnv = s3EnvFromSecret(store.writerSecretName);
   const scratch = `${mirrorScratchGiB(model.sizeGiB)}Gi`;
   const mounts = [{ name: "work", mountPath: "/work" }, { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true }, TMP_MOUNT];
-  const s5cmd = (name: string, script: string): k8s.types.input.core.v1.Container => ({
+  const s5cmd = (name: string, command: string[]): k8s.types.input.core.v1.Container => ({
     name,
     image: preload.image,
-    command: ["/bin/sh", "-c", script],
+    command,
     env: [...plainEnv, ...writerEnv],
     resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
     securityContext: restrictedContainerSecurity(),
@@ -63,7 +63,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
         securityContext: podSecurity(),
         ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
         initContainers: [
-          s5cmd("check", MIRROR_CHECK_SH),
+          s5cmd("check", shellCommand(MIRROR_CHECK_SH, "check")),
           {
             name: "download",
             image: MIRROR_PYTHON_IMAGE,
@@ -89,7 +89,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             volumeMounts: mounts,
           },
         ],
-        containers: [s5cmd("upload", mirrorUploadSh(s5cmdCopyFlags(preload)))],
+        containers: [s5cmd("upload", shellCommand(MIRROR_UPLOAD_SH, "upload", ...s5cmdCopyFlags(preload).split(" ")))],
         volumes: [
           { name: "work", emptyDir: { sizeLimit: scratch } },
           { name: "scripts", configMap: { name: args.scriptsConfigMap, defaultMode: 0o555 } },

@@ -5,7 +5,7 @@ import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOL
 import { ConfigIssue } from "../config/issues";
 import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, modelPrefix, revisionSlug, shortHash } from "../naming";
-import { verifyReadOnlySh } from "../mirror/scripts";
+import { shellCommand, VERIFY_READ_ONLY_SH } from "../mirror/scripts";
 import { ModelStore } from "../store/modelStore";
 import {
   ModelCache,
@@ -162,7 +162,7 @@ export class FluidModelCache extends ModelCache {
                 {
                   name: "verify",
                   image: args.preload.image,
-                  command: ["/bin/sh", "-c", verifyReadOnlySh(MODELS_MOUNT)],
+                  command: shellCommand(VERIFY_READ_ONLY_SH, "verify", MODELS_MOUNT),
                   resources: { requests: { cpu: "1", memory: "256Mi" }, limits: { memory: "1Gi" } },
                   securityContext: restrictedContainerSecurity(),
                   volumeMounts: [{ name: "models", mountPath: MODELS_MOUNT, readOnly: true }, TMP_MOUNT],

@@ -34,11 +34,12 @@ export class HostPathModelCache extends ModelCache {
     const nodeSelector = hostPathNodeSelector(settings);
     // kubelet creates the directory root-owned 0755, and fsGroup does not apply to hostPath: the
     // writer runs as uid 0 (the owner) but still with no capabilities and no privilege escalation.
+    const onTheNode = placement(args.cluster.kubernetes, nodeSelector);
     const job = preloadJob(
       `${name}-preload`,
       args,
       volume,
-      placement(args.cluster.kubernetes, nodeSelector),
+      onTheNode,
       "the free disk of the node under llm-serving:storage.hostPath.root",
       { parent: this },
       0,
@@ -57,6 +58,7 @@ export class HostPathModelCache extends ModelCache {
       bandwidth: { fillMiBps: 200, serveMiBps: 1500, warmMiBps: 1500 },
       dependsOn: [job],
       kvCache: args.needsKvCacheDir ? nodeLocalKvCache(args.model) : undefined,
+      revisionCleanup: { volume, podPlacement: onTheNode, uid: 0 },
     };
     this.registerOutputs({});
   }

@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { JuiceFsConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, selectorLabels } from "../naming";
@@ -262,6 +262,8 @@ export class JuiceFsModelCache extends ModelCache {
             shared: true,
           }
         : undefined,
+      // Removing a revision from JuiceFS deletes its chunks in the bucket (the volume's credential may delete).
+      revisionCleanup: { volume, podPlacement: placement(args.cluster.kubernetes), uid: RUN_AS_USER },
     };
     this.registerOutputs({ claim: claim.metadata.name });
   }

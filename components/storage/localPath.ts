@@ -13,6 +13,7 @@ import {
   nodeLocalKvCache,
   PRELOAD_TOOLS_VOLUME,
   preloadContainers,
+  pruneRevisionsContainer,
   StorageStrategy,
 } from "./strategy";
 
@@ -42,12 +43,16 @@ export class LocalPathModelCache extends ModelCache {
         },
       ],
       // The pod's own claim is filled (and verified) before the engine starts; a restart resumes.
-      initContainers: preloadContainers(
-        args,
-        "models",
-        MODELS_MOUNT,
-        `${args.configKey}.sizeGiB or llm-serving:storage.localPath.headroomPercent (the claim is sized from them)`,
-      ),
+      // Then superseded revisions go: the claim belongs to this pod alone, which now serves the new one.
+      initContainers: [
+        ...preloadContainers(
+          args,
+          "models",
+          MODELS_MOUNT,
+          `${args.configKey}.sizeGiB or llm-serving:storage.localPath.headroomPercent (the claim is sized from them)`,
+        ),
+        pruneRevisionsContainer(args, "models"),
+      ],
       env: [],
       nodeSelector: {},
       spreadable: false,

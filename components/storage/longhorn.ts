@@ -1,7 +1,7 @@
 /** longhorn: one shared RWX volume per model, filled once by a single-writer Job, mounted read-only. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { placement } from "../cluster";
+import { placement, RUN_AS_USER } from "../cluster";
 import { LonghornConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels } from "../naming";
 import {
@@ -111,6 +111,7 @@ export class LonghornModelCache extends ModelCache {
             shared: true,
           }
         : undefined,
+      revisionCleanup: { volume, podPlacement: placement(args.cluster.kubernetes), uid: RUN_AS_USER },
     };
     this.registerOutputs({ claim: claim.metadata.name });
   }

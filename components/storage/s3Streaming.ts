@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { restrictedContainerSecurity } from "../cluster";
 import { S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { modelPrefix } from "../naming";
-import { CHECK_MANIFEST_SH } from "../mirror/scripts";
+import { CHECK_MANIFEST_SH, shellCommand } from "../mirror/scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
 import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
 
@@ -29,7 +29,7 @@ export class S3StreamingModelCache extends ModelCache {
         {
           name: "check-manifest",
           image: args.preload.image,
-          command: ["/bin/sh", "-c", CHECK_MANIFEST_SH],
+          command: shellCommand(CHECK_MANIFEST_SH, "check-manifest"),
           env: [{ name: "BUCKET", value: store.bucket }, { name: "PREFIX", value: modelPrefix(model) }, ...readerEnv],
           resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
           securityContext: restrictedContainerSecurity(),

@@ -12,7 +12,7 @@ import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
-import { PRELOAD_PY, s5cmdCopyFlags, waitForVerifiedSh } from "../mirror/scripts";
+import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, shellCommand, WAIT_FOR_VERIFIED_SH } from "../mirror/scripts";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { EngineModelSource } from "../engines/engine";
 
@@ -61,6 +61,22 @@ export interface ModelCachePlan {
   readonly dependsOn: pulumi.Resource[];
   /** A writable directory for SGLang HiCache's `file` L3 backend, when requested. */
   readonly kvCache?: { readonly volume: Volume; readonly mountPath: string; readonly shared: boolean };
+  /**
+   * A cache shared across pods whose superseded revisions a Job removes once the new revision
+   * serves (`storage.keepRevisions`). Absent where the cache bounds itself (Fluid's quota), holds
+   * nothing (s3Streaming) or belongs to one pod (localPath prunes in the pod, after its preload).
+   */
+  readonly revisionCleanup?: RevisionCleanup;
+}
+
+/** Where the revision-cleanup Job finds a model's cache. */
+export interface RevisionCleanup {
+  /** The cache volume; the Job mounts it writable. */
+  readonly volume: Volume;
+  /** Where the Job must run to see the cache (hostPath: the node holding it). */
+  readonly podPlacement: Pick<k8s.types.input.core.v1.PodSpec, "nodeSelector" | "tolerations" | "affinity">;
+  /** The uid that owns the cache's files (the preload's writer). */
+  readonly uid: number;
 }
 
 export interface ModelCacheArgs {
@@ -74,6 +90,8 @@ export interface ModelCacheArgs {
   readonly needsKvCacheDir: boolean;
   /** The model's config key, e.g. `llm-serving:models[0]`, named in the Jobs' errors. */
   readonly configKey: string;
+  /** How many verified revisions a cache keeps, the served one included (`storage.keepRevisions`). */
+  readonly keepRevisions: number;
 }
 
 /** A per-model cache component; every strategy has its own subclass with its own type token. */
@@ -163,12 +181,89 @@ export function preloadContainers(
   ];
 }
 
+/** The model's directory of revisions under a cache root: `<root>/<org>/<name>`. */
+export function modelRevisionsDir(model: ModelConfig, root = MODELS_MOUNT): string {
+  return `${root}/${model.huggingFace}`;
+}
+
+/** The cleanup command: keep the served revision and the newest others up to `keep`, remove the rest. */
+export function pruneRevisionsCommand(model: ModelConfig, keep: number, root = MODELS_MOUNT): string[] {
+  return ["python3", "-c", PRUNE_REVISIONS_PY, modelRevisionsDir(model, root), model.revision, String(keep)];
+}
+
+/** Init container of a pod that owns its cache (localPath): prune right after its own preload verified. */
+export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string, uid = RUN_AS_USER): Container {
+  return {
+    name: "prune-revisions",
+    image: MIRROR_PYTHON_IMAGE,
+    command: pruneRevisionsCommand(args.model, args.keepRevisions),
+    resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+    securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+    volumeMounts: [{ name: volumeName, mountPath: MODELS_MOUNT }],
+  };
+}
+
+export interface RevisionCleanupJobArgs {
+  readonly model: ModelConfig;
+  readonly cluster: ClusterContext;
+  readonly keepRevisions: number;
+}
+
+/**
+ * The Job that removes superseded revisions from a shared cache. Created after the model's server
+ * (Pulumi waits for it to be Ready, so the new revision is verified and served); named by the
+ * revision and kept, so a revision change runs it again and `pulumi refresh` finds it.
+ */
+export function revisionCleanupJob(
+  name: string,
+  args: RevisionCleanupJobArgs,
+  cleanup: RevisionCleanup,
+  opts: pulumi.CustomResourceOptions,
+): k8s.batch.v1.Job {
+  const { model, cluster } = args;
+  const uid = cleanup.uid;
+  return new k8s.batch.v1.Job(
+    name,
+    {
+      metadata: {
+        namespace: cluster.namespace,
+        labels: labels(model.name, "model-cache-cleanup"),
+        annotations: { ...cluster.workloadAnnotations, "llm-serving.io/revision": model.revision },
+      },
+      spec: {
+        backoffLimit: 2,
+        template: {
+          metadata: { labels: labels(model.name, "model-cache-cleanup") },
+          spec: {
+            restartPolicy: "OnFailure",
+            automountServiceAccountToken: false,
+            securityContext: { ...podSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+            ...cleanup.podPlacement,
+            containers: [
+              {
+                name: "prune-revisions",
+                image: MIRROR_PYTHON_IMAGE,
+                command: pruneRevisionsCommand(model, args.keepRevisions),
+                resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+                securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+                volumeMounts: [{ name: cleanup.volume.name as string, mountPath: MODELS_MOUNT }],
+              },
+            ],
+            volumes: [cleanup.volume],
+          },
+        },
+      },
+    },
+    { ...opts, customTimeouts: { create: "15m" } },
+  );
+}
+
 /** Init container for serving pods: block until the preloaded copy is verified. */
 export function waitForVerifiedContainer(args: ModelCacheArgs, volumeName: string): Container {
   return {
     name: "wait-for-model",
     image: args.preload.image,
-    command: ["/bin/sh", "-c", waitForVerifiedSh(modelDir(args.model))],
+    command: shellCommand(WAIT_FOR_VERIFIED_SH, "wait-for-model", modelDir(args.model)),
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
     securityContext: restrictedContainerSecurity(),
     volumeMounts: [{ name: volumeName, mountPath: MODELS_MOUNT, readOnly: true }],

@@ -1,5 +1,5 @@
 /**
- * The mirror Job's first step (MIRROR_CHECK_SH) with real s5cmd against a real S3 server: only a
+ * The mirror Job's first step (mirror_check.sh) with real s5cmd against a real S3 server: only a
  * missing manifest starts a mirror; a wrong key, a missing bucket or an unreachable endpoint stop
  * the Job, naming the Secret, the endpoint and the answer.
  */
@@ -29,7 +29,7 @@ afterAll(() => {
 
 function check(env: Record<string, string> = {}): { status: number | null; output: string } {
   const script = join(root, "check.sh");
-  writeFileSync(script, MIRROR_CHECK_SH.replaceAll("/work/", `${work}/`));
+  writeFileSync(script, MIRROR_CHECK_SH);
   const run = spawnSync("sh", [script], {
     env: {
       PATH: `${s3ToolsBin()}:/usr/bin:/bin`,
@@ -38,6 +38,7 @@ function check(env: Record<string, string> = {}): { status: number | null; outpu
       BUCKET: "bucket",
       PREFIX,
       S3_ACCESS_FROM: "minio-writer",
+      MIRROR_WORK: work,
       ...s3.env,
       AWS_ENDPOINT_URL: s3.endpoint,
       ...env,
