@@ -24,9 +24,12 @@ export function modelAnnotations(model: Pick<ModelConfig, "huggingFace" | "revis
   return { "llm-serving.io/model": model.huggingFace, "llm-serving.io/model-revision": model.revision };
 }
 
+/** The bucket prefix every mirrored model lives under. */
+export const MIRROR_ROOT_PREFIX = "models";
+
 /** `models/<org>/<name>/<revision>` — where a model's files live in the bucket (no trailing slash). */
 export function modelPrefix(model: Pick<ModelConfig, "huggingFace" | "revision">): string {
-  return `models/${model.huggingFace}/${model.revision}`;
+  return `${MIRROR_ROOT_PREFIX}/${model.huggingFace}/${model.revision}`;
 }
 
 /** Short, stable, DNS-safe digest of a string (for names that must change with their content). */

@@ -22,6 +22,12 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "llm-serving:storage.keepRevisions",
     "found 0; expected > 0",
   ],
+  [
+    "JuiceFS volume named like the mirror's prefix",
+    baseConfig({ storage: { strategy: "juicefs", juicefs: { volumeName: "models" } } }),
+    "llm-serving:storage.juicefs.volumeName",
+    "the bucket prefix the mirrored weights live under",
+  ],
   ["missing environment", (({ environment: _e, ...rest }) => rest)(baseConfig()), "llm-serving:environment", "is required"],
   ["unknown top-level key", baseConfig({ model: [] }), "llm-serving:model", "allowed here: environment, kubernetes"],
   ["namespace not DNS-1123", baseConfig({ kubernetes: { namespace: "LLM_Serving" } }), "llm-serving:kubernetes.namespace", "DNS-1123"],

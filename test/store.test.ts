@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { strategyDefaults } from "../components/config/schema";
 import { MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_SH, s5cmdCopyFlags } from "../components/mirror/scripts";
 import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
-import { bucketPolicyDocument } from "../components/store/s3";
+import { bucketPolicyDocument } from "../components/store/modelStore";
 import { minioPolicy } from "../components/store/minio";
 import { baseConfig, isSecret, resolve, runProgram, RecordedResource } from "./harness";
 
@@ -134,6 +134,72 @@ describe("MinIO model store", () => {
     ).toBe(true);
     await expectCredentialSecrets(run, "minio");
     expect(JSON.parse(minioPolicy("b", "reader")).Statement[1].Action).toEqual(["s3:GetObject"]);
+  });
+});
+
+describe("the JuiceFS volume's own credential", () => {
+  const juicefs = (raw: Record<string, unknown>, volumeName?: string) => ({
+    ...raw,
+    storage: { strategy: "juicefs", ...(volumeName ? { juicefs: { volumeName } } : {}) },
+  });
+  const volumeSecret = async (run: Awaited<ReturnType<typeof runProgram>>) => {
+    const secret = run.one(SECRET, "juicefs-volume");
+    expect(await isSecret(secret.props.stringData["secret-key"])).toBe(true);
+    return resolve<Record<string, string>>(secret.props.stringData);
+  };
+  const actions = (doc: any) => doc.Statement.flatMap((s: any) => s.Action);
+
+  it("MinIO: a third user that may delete, only under the volume's prefix; the volume Secret carries it", async () => {
+    const run = await runProgram(juicefs(baseConfig(), "cache-vol"));
+    const data = await volumeSecret(run);
+    expect(data["access-key"]).toBe("llm-volume");
+    expect(data["secret-key"]).toBe("generated-volume-secret-key");
+    const policies = run.one("kubernetes:core/v1:ConfigMap", "minio-policies").inputs.data;
+    const volume = JSON.parse(policies["volume.json"]);
+    expect(volume.Statement.find((s: any) => s.Sid === "VolumeObjects")).toEqual({
+      Sid: "VolumeObjects",
+      Effect: "Allow",
+      Action: expect.arrayContaining(["s3:PutObject", "s3:DeleteObject"]),
+      Resource: ["arn:aws:s3:::llm-models/cache-vol/*"],
+    });
+    expect(volume.Statement.find((s: any) => s.Sid === "ListVolumePrefix").Condition).toEqual({
+      StringLike: { "s3:prefix": ["cache-vol/*"] },
+    });
+    expect(actions(JSON.parse(policies["writer.json"]))).not.toContain("s3:DeleteObject");
+    const setup = run.one(JOB, "minio-setup").inputs.spec.template.spec.containers[0];
+    expect(setup.command[2]).toContain("for role in reader writer volume; do");
+    expect(setup.env.find((e: any) => e.name === "volume_SECRET_KEY").valueFrom.secretKeyRef).toEqual({
+      name: "minio-volume",
+      key: "AWS_SECRET_ACCESS_KEY",
+    });
+  });
+
+  it("S3: a third IAM user whose policy names the volume's prefix", async () => {
+    const run = await runProgram(juicefs(s3Config()));
+    const policy = JSON.parse(run.one("aws:iam/userPolicy:UserPolicy", "volume-policy").inputs.policy);
+    expect(policy.Statement.find((s: any) => s.Sid === "VolumeObjects").Resource).toEqual(["arn:aws:s3:::weights/llm-models/*"]);
+    expect(actions(policy)).toContain("s3:DeleteObject");
+    const data = await volumeSecret(run);
+    expect([data["access-key"], data["secret-key"]]).toEqual(["volume-key-id", "aws-secret-volume-key"]);
+  });
+
+  it("R2: a token of its own, apart from the mirror's (R2 tokens cannot name a prefix)", async () => {
+    const run = await runProgram(juicefs(r2Config()));
+    const tokens = run.byType("cloudflare:index/apiToken:ApiToken").map((t) => t.name);
+    expect(tokens.sort()).toEqual(["reader-token", "volume-token", "writer-token"]);
+    expect((await volumeSecret(run))["access-key"]).toBe("volume-token-id");
+  });
+
+  it.each(["hostPath", "longhorn", "fluid", "s3Streaming"])("is not created for %s", async (strategy) => {
+    const run = await runProgram({ ...baseConfig(), storage: { strategy } });
+    expect(run.resources.filter((r) => r.name.includes("volume-secret-key") || r.name === "minio-volume")).toEqual([]);
+    const policies = run.one("kubernetes:core/v1:ConfigMap", "minio-policies").inputs.data;
+    expect(Object.keys(policies).sort()).toEqual(["reader.json", "writer.json"]);
+  });
+
+  it("no store's writer may delete", () => {
+    expect(actions(JSON.parse(bucketPolicyDocument("arn:aws:s3:::b", "writer")))).not.toContain("s3:DeleteObject");
+    expect(actions(JSON.parse(minioPolicy("b", "writer")))).not.toContain("s3:DeleteObject");
   });
 });
 

@@ -5,7 +5,7 @@ import * as random from "@pulumi/random";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { JuiceFsConfig, StackConfig, strategyDefaults } from "../config/schema";
-import { labels, selectorLabels } from "../naming";
+import { labels, MIRROR_ROOT_PREFIX, selectorLabels } from "../naming";
 import { ModelStore } from "../store/modelStore";
 import { sharedClaim } from "./longhorn";
 import {
@@ -104,6 +104,7 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
       );
     }
 
+    if (!store.volume) throw new Error("the object store created no JuiceFS volume credential (storage.strategy is juicefs)");
     const volumeSecret = new k8s.core.v1.Secret(
       "juicefs-volume",
       {
@@ -113,9 +114,9 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
           metaurl: metaUrl,
           storage: "s3",
           bucket: pulumi.interpolate`${store.endpoint}/${store.bucket}`,
-          // JuiceFS writes its chunks into the bucket, so the volume needs the writer credentials.
-          "access-key": store.writer.accessKeyId,
-          "secret-key": store.writer.secretAccessKey,
+          // JuiceFS writes and deletes chunks under its volume name, with a credential of its own.
+          "access-key": store.volume.credentials.accessKeyId,
+          "secret-key": store.volume.credentials.secretAccessKey,
         },
       },
       { ...child, dependsOn },
@@ -274,6 +275,13 @@ export const juicefsStrategy: StorageStrategy<JuiceFsShared> = {
   validate(config) {
     const settings = juicefsSettings(config);
     const issues: ConfigIssue[] = [];
+    // The volume's credential may delete under its prefix: it must never be the mirror's.
+    if (settings.volumeName === MIRROR_ROOT_PREFIX) {
+      issues.push({
+        path: ["storage", "juicefs", "volumeName"],
+        message: `found "${settings.volumeName}", the bucket prefix the mirrored weights live under; JuiceFS deletes objects under its volume name, so choose another name (default "llm-models")`,
+      });
+    }
     config.models.forEach((m, i) => {
       if (settings.cacheSizeGiB < m.sizeGiB) {
         issues.push({

@@ -5,7 +5,15 @@ import * as random from "@pulumi/random";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
 import { labels, selectorLabels } from "../naming";
-import { createCredentialSecrets, ModelStore, S3Credentials } from "./modelStore";
+import {
+  bucketPolicyDocument,
+  createCredentialSecrets,
+  ModelStore,
+  S3_SECRET_KEYS,
+  S3Credentials,
+  StoreRole,
+  VolumeCredential,
+} from "./modelStore";
 
 export interface MinioModelStoreArgs {
   /** The parsed `objectStore` config (provider minio). */
@@ -14,6 +22,8 @@ export interface MinioModelStoreArgs {
   readonly cluster: ClusterContext;
   /** Sum of all model sizes in GiB; sizes the data volume when `minio.storageSize` is unset. */
   readonly totalModelGiB: number;
+  /** The JuiceFS volume's prefix, when the stack uses juicefs: a third user scoped to it. Default: none. */
+  readonly volumePrefix?: string;
 }
 
 /** Default data volume: every model plus 25% for new revisions, rounded up to 10 GiB. */
@@ -21,27 +31,19 @@ export function minioStorageSize(store: ObjectStoreConfig, totalModelGiB: number
   return store.minio?.storageSize ?? `${Math.max(20, Math.ceil((totalModelGiB * 1.25) / 10) * 10)}Gi`;
 }
 
-/** IAM policies for the two roles, scoped to the one bucket. */
-export function minioPolicy(bucket: string, role: "reader" | "writer"): string {
-  const objectActions =
-    role === "reader" ? ["s3:GetObject"] : ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Effect: "Allow", Action: ["s3:ListBucket", "s3:GetBucketLocation"], Resource: [`arn:aws:s3:::${bucket}`] },
-      { Effect: "Allow", Action: objectActions, Resource: [`arn:aws:s3:::${bucket}/*`] },
-    ],
-  });
+/** MinIO speaks AWS IAM: the same policy documents, on `arn:aws:s3:::<bucket>`. */
+export function minioPolicy(bucket: string, role: StoreRole, volumePrefix?: string): string {
+  return bucketPolicyDocument(`arn:aws:s3:::${bucket}`, role, volumePrefix);
 }
 
 /** The idempotent setup script of the bucket Job: bucket, policies, users, attachments. */
-export function minioSetupScript(bucket: string): string {
+export function minioSetupScript(bucket: string, roles: readonly StoreRole[]): string {
   return [
     "set -eu",
     'until mc alias set local "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null; do echo "waiting for minio"; sleep 3; done',
     `mc mb --ignore-existing "local/${bucket}"`,
     `mc anonymous set none "local/${bucket}"`,
-    "for role in reader writer; do",
+    `for role in ${roles.join(" ")}; do`,
     '  eval "key=\\$${role}_ACCESS_KEY; secret=\\$${role}_SECRET_KEY"',
     '  mc admin policy create local "llm-$role" "/policies/$role.json"',
     '  mc admin user add local "$key" "$secret"',
@@ -59,6 +61,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
   public readonly pathStyle = true;
   public readonly reader: S3Credentials;
   public readonly writer: S3Credentials;
+  public readonly volume?: VolumeCredential;
   public readonly readerSecretName: pulumi.Output<string>;
   public readonly writerSecretName: pulumi.Output<string>;
   public readonly ready: pulumi.Resource[];
@@ -83,6 +86,12 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
     const writerSecret = password("writer-secret-key");
     this.reader = { accessKeyId: pulumi.secret(pulumi.output("llm-reader")), secretAccessKey: pulumi.secret(readerSecret.result) };
     this.writer = { accessKeyId: pulumi.secret(pulumi.output("llm-writer")), secretAccessKey: pulumi.secret(writerSecret.result) };
+    const roles: StoreRole[] = args.volumePrefix ? ["reader", "writer", "volume"] : ["reader", "writer"];
+    if (args.volumePrefix) {
+      const volumeSecret = password("volume-secret-key");
+      const credentials = { accessKeyId: pulumi.secret(pulumi.output("llm-volume")), secretAccessKey: pulumi.secret(volumeSecret.result) };
+      this.volume = { prefix: args.volumePrefix, credentials, scopedToPrefix: true };
+    }
 
     const appLabels = labels("minio", "object-store");
     const selector = selectorLabels("minio", "object-store");
@@ -160,13 +169,28 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
       "minio-policies",
       {
         metadata: { name: "minio-policies", namespace: ns, labels: appLabels },
-        data: { "reader.json": minioPolicy(store.bucket, "reader"), "writer.json": minioPolicy(store.bucket, "writer") },
+        data: Object.fromEntries(roles.map((role) => [`${role}.json`, minioPolicy(store.bucket, role, args.volumePrefix)])),
       },
       child,
     );
-    const roleEnv = (role: "reader" | "writer", secret: k8s.core.v1.Secret) => [
-      { name: `${role}_ACCESS_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "AWS_ACCESS_KEY_ID" } } },
-      { name: `${role}_SECRET_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "AWS_SECRET_ACCESS_KEY" } } },
+    // The setup Job reads the volume user's key from a Secret of its own (never a literal).
+    const volumeUser = this.volume
+      ? new k8s.core.v1.Secret(
+          "minio-volume",
+          {
+            metadata: { name: "minio-volume", namespace: ns, labels: labels("minio-volume", "credentials") },
+            type: "Opaque",
+            stringData: {
+              [S3_SECRET_KEYS.accessKeyId]: this.volume.credentials.accessKeyId,
+              [S3_SECRET_KEYS.secretAccessKey]: this.volume.credentials.secretAccessKey,
+            },
+          },
+          child,
+        )
+      : undefined;
+    const roleEnv = (role: StoreRole, secret: k8s.core.v1.Secret) => [
+      { name: `${role}_ACCESS_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: S3_SECRET_KEYS.accessKeyId } } },
+      { name: `${role}_SECRET_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: S3_SECRET_KEYS.secretAccessKey } } },
     ];
     const setup = new k8s.batch.v1.Job(
       "minio-setup",
@@ -184,12 +208,13 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
                 {
                   name: "setup",
                   image: minio.clientImage,
-                  command: ["/bin/sh", "-c", minioSetupScript(store.bucket)],
+                  command: ["/bin/sh", "-c", minioSetupScript(store.bucket, roles)],
                   env: [
                     { name: "MINIO_URL", value: "http://minio:9000" },
                     { name: "MC_CONFIG_DIR", value: "/tmp/.mc" },
                     ...roleEnv("reader", credentials.reader),
                     ...roleEnv("writer", credentials.writer),
+                    ...(volumeUser ? roleEnv("volume", volumeUser) : []),
                   ],
                   envFrom: [{ secretRef: { name: root.metadata.name } }],
                   resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },

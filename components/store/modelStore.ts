@@ -12,6 +12,60 @@ export interface S3Credentials {
   readonly secretAccessKey: pulumi.Output<string>;
 }
 
+/**
+ * A JuiceFS volume's own credential: get, put and DELETE under `<prefix>/` (JuiceFS removes chunks
+ * on deletes and compaction), so the mirror's writer never needs delete.
+ */
+export interface VolumeCredential {
+  /** The key prefix the volume writes under: JuiceFS's volume name. */
+  readonly prefix: string;
+  readonly credentials: S3Credentials;
+  /** Whether the store enforces the prefix (R2 tokens name whole buckets, never prefixes). */
+  readonly scopedToPrefix: boolean;
+}
+
+/** The three kinds of access the program hands out. */
+export type StoreRole = "reader" | "writer" | "volume";
+
+const OBJECT_ACTIONS: Record<StoreRole, string[]> = {
+  reader: ["s3:GetObject"],
+  // The mirror only adds objects: no delete, so a leaked writer key cannot remove weights.
+  writer: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+  volume: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+};
+
+/**
+ * IAM policy document (AWS IAM and MinIO alike) for one role on one bucket: reader and writer list
+ * the bucket and act on every object; the volume role lists, reads, writes and deletes only under
+ * its prefix.
+ */
+export function bucketPolicyDocument(bucketArn: string, role: StoreRole, volumePrefix?: string): string {
+  if (role !== "volume") {
+    return JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [
+        { Sid: "ListModelBucket", Effect: "Allow", Action: ["s3:ListBucket", "s3:GetBucketLocation"], Resource: [bucketArn] },
+        { Sid: "ModelObjects", Effect: "Allow", Action: OBJECT_ACTIONS[role], Resource: [`${bucketArn}/*`] },
+      ],
+    });
+  }
+  if (!volumePrefix) throw new Error("the volume role needs the prefix it is scoped to");
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "ListVolumePrefix",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: [bucketArn],
+        Condition: { StringLike: { "s3:prefix": [`${volumePrefix}/*`] } },
+      },
+      { Sid: "VolumeBucket", Effect: "Allow", Action: ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"], Resource: [bucketArn] },
+      { Sid: "VolumeObjects", Effect: "Allow", Action: OBJECT_ACTIONS.volume, Resource: [`${bucketArn}/${volumePrefix}/*`] },
+    ],
+  });
+}
+
 /** What the serving, preload and cache layers need from the object store. */
 export interface ModelStore {
   readonly provider: "r2" | "s3" | "minio";
@@ -25,6 +79,8 @@ export interface ModelStore {
   readonly reader: S3Credentials;
   /** Write credentials (put): the mirror job. */
   readonly writer: S3Credentials;
+  /** The JuiceFS volume's credential, when the stack's strategy is juicefs. */
+  readonly volume?: VolumeCredential;
   /** Kubernetes Secret names in the serving namespace with AWS_* keys for the two roles. */
   readonly readerSecretName: pulumi.Output<string>;
   readonly writerSecretName: pulumi.Output<string>;

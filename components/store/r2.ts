@@ -4,13 +4,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { ClusterContext } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
-import { createCredentialSecrets, ModelStore, S3Credentials } from "./modelStore";
+import { createCredentialSecrets, ModelStore, S3Credentials, StoreRole, VolumeCredential } from "./modelStore";
 
 export interface R2ModelStoreArgs {
   /** The parsed `objectStore` config (provider r2, with `r2.accountId`). */
   readonly store: ObjectStoreConfig;
   /** Cluster context: the namespace that receives the `<store>-reader|writer` Secrets. */
   readonly cluster: ClusterContext;
+  /** The JuiceFS volume's prefix, when the stack uses juicefs: a token of its own. Default: none. */
+  readonly volumePrefix?: string;
 }
 
 /** R2 Standard storage, USD per GB-month; egress is free. */
@@ -52,6 +54,7 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
   public readonly pathStyle = true;
   public readonly reader: S3Credentials;
   public readonly writer: S3Credentials;
+  public readonly volume?: VolumeCredential;
   public readonly readerSecretName: pulumi.Output<string>;
   public readonly writerSecretName: pulumi.Output<string>;
   public readonly ready: pulumi.Resource[];
@@ -94,7 +97,7 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
     );
 
     const resourceKey = r2BucketResourceKey(accountId, jurisdiction, bucketName);
-    const token = (role: "reader" | "writer", groupId: string) =>
+    const token = (role: StoreRole, groupId: string) =>
       new cloudflare.ApiToken(
         `${role}-token`,
         { name: `llm-serving ${bucketName} ${role}`, policies: [r2TokenPolicy(groupId, resourceKey)] },
@@ -102,6 +105,12 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
       );
     const readerToken = token("reader", r2.readPermissionGroupId);
     const writerToken = token("writer", r2.writePermissionGroupId);
+    // R2 tokens name buckets, not prefixes, and its write group includes delete: JuiceFS still gets
+    // a token apart from the mirror's, so either can be revoked alone.
+    if (args.volumePrefix) {
+      const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId));
+      this.volume = { prefix: args.volumePrefix, credentials, scopedToPrefix: false };
+    }
 
     this.bucket = bucket.name;
     this.endpoint = pulumi.output(r2Endpoint(accountId, jurisdiction));

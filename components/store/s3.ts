@@ -3,31 +3,19 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
-import { createCredentialSecrets, ModelStore, S3Credentials } from "./modelStore";
+import { bucketPolicyDocument, createCredentialSecrets, ModelStore, S3Credentials, StoreRole, VolumeCredential } from "./modelStore";
 
 export interface S3ModelStoreArgs {
   /** The parsed `objectStore` config (provider s3, with `s3.region`). */
   readonly store: ObjectStoreConfig;
   /** Cluster context: the namespace that receives the `<store>-reader|writer` Secrets. */
   readonly cluster: ClusterContext;
+  /** The JuiceFS volume's prefix, when the stack uses juicefs: a third user scoped to it. Default: none. */
+  readonly volumePrefix?: string;
 }
 
 /** S3 Standard, first 50 TB, us-east-1 list price (aws.amazon.com/s3/pricing), USD per GB-month. */
 export const S3_STANDARD_PRICE_PER_GB_MONTH = 0.023;
-
-const READ_ACTIONS = ["s3:GetObject"];
-const WRITE_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
-
-/** IAM policy document: list the bucket, and the role's object actions on its objects only. */
-export function bucketPolicyDocument(bucketArn: string, role: "reader" | "writer"): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Sid: "ListModelBucket", Effect: "Allow", Action: ["s3:ListBucket", "s3:GetBucketLocation"], Resource: [bucketArn] },
-      { Sid: "ModelObjects", Effect: "Allow", Action: role === "reader" ? READ_ACTIONS : WRITE_ACTIONS, Resource: [`${bucketArn}/*`] },
-    ],
-  });
-}
 
 export class S3ModelStore extends pulumi.ComponentResource implements ModelStore {
   public readonly provider = "s3" as const;
@@ -37,6 +25,7 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
   public readonly pathStyle = false;
   public readonly reader: S3Credentials;
   public readonly writer: S3Credentials;
+  public readonly volume?: VolumeCredential;
   public readonly readerSecretName: pulumi.Output<string>;
   public readonly writerSecretName: pulumi.Output<string>;
   public readonly ready: pulumi.Resource[];
@@ -86,7 +75,7 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
       child,
     );
 
-    const user = (role: "reader" | "writer") => {
+    const user = (role: StoreRole) => {
       const iamUser = new aws.iam.User(
         `${role}`,
         { name: `llm-serving-${args.store.bucket}-${role}`, tags: { "llm-serving/role": role } },
@@ -94,7 +83,7 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
       );
       const policy = new aws.iam.UserPolicy(
         `${role}-policy`,
-        { user: iamUser.name, policy: bucket.arn.apply((arn) => bucketPolicyDocument(arn, role)) },
+        { user: iamUser.name, policy: bucket.arn.apply((arn) => bucketPolicyDocument(arn, role, args.volumePrefix)) },
         child,
       );
       const key = new aws.iam.AccessKey(`${role}-key`, { user: iamUser.name }, { ...child, dependsOn: [policy] });
@@ -102,6 +91,8 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
     };
     const reader = user("reader");
     const writer = user("writer");
+    const volume = args.volumePrefix ? user("volume") : undefined;
+    if (volume && args.volumePrefix) this.volume = { prefix: args.volumePrefix, credentials: volume.creds, scopedToPrefix: true };
 
     this.bucket = bucket.bucket;
     this.endpoint = pulumi.output(`https://s3.${s3.region}.amazonaws.com`);
@@ -121,6 +112,7 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
     this.readerSecretName = secrets.reader.metadata.name;
     this.writerSecretName = secrets.writer.metadata.name;
     this.ready = [bucket, publicAccess, encryption, versioning, lifecycle, reader.key, writer.key, secrets.reader, secrets.writer];
+    if (volume) this.ready.push(volume.key);
     this.registerOutputs({ bucket: this.bucket, endpoint: this.endpoint });
   }
 }
