@@ -36,7 +36,8 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
     environment: "dev",
     kubernetes: {
       namespace: `it-${strategy.toLowerCase()}-${engine}`,
-      skipAwait: true,
+      // Off, as in a real `up`: the revision-cleanup Jobs are rendered and applied too.
+      skipAwait: false,
       // Placement reaches every object that takes it (Fluid's Runtime and Dataset too), schema-checked.
       nodeSelector: { "nvidia.com/gpu.present": "true" },
       tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],

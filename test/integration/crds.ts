@@ -5,8 +5,11 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { KubeClient, KubeObject } from "./kubeClient";
 
-/** The Fluid release whose CRDs the API server gets (the newest the Go module proxy serves here). */
-export const FLUID_MODULE = "github.com/fluid-cloudnative/fluid@v0.9.3";
+/**
+ * The Fluid release whose CRDs the API server gets: the 1.0 line that `storage.fluid.install` pins
+ * (chart 1.0.6); v1.0.0 is the one 1.0 version the Go module proxy serves here (v1.0.1-v1.0.6: 403).
+ */
+export const FLUID_MODULE = "github.com/fluid-cloudnative/fluid@v1.0.0";
 const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntimes.yaml", "data.fluid.io_dataloads.yaml"];
 
 function fluidCrds(): KubeObject[] {
