@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { PRELOAD_PY, s5cmdCopyFlags } from "../components/mirror/scripts";
+import { PRELOAD_PY, s5cmdCopyFlags } from "../components/scripts";
 import { strategyDefaults } from "../components/config/schema";
 import { freePort, median, toolchainBinDir } from "../scripts/localTools";
 

@@ -6,7 +6,7 @@ import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { engines } from "./engines/registry";
 import { ModelMirror } from "./mirror/modelMirror";
-import { MIRROR_DOWNLOAD_PY } from "./mirror/scripts";
+import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { ModelServer, ServingPlan } from "./serving/modelServer";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags } from "../components/mirror/scripts";
+import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags } from "../components/scripts";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { strategyDefaults } from "../components/config/schema";
-import { MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_SH, s5cmdCopyFlags } from "../components/mirror/scripts";
+import { MINIO_SETUP_SH, MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_SH, s5cmdCopyFlags } from "../components/scripts";
 import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
 import { bucketPolicyDocument } from "../components/store/modelStore";
 import { minioPolicy } from "../components/store/minio";
@@ -126,7 +126,15 @@ describe("MinIO model store", () => {
     expect((await resolve<Record<string, string>>(root.props.stringData)).MINIO_ROOT_PASSWORD).toBe("generated-root-password");
     expect(run.one("random:index/randomPassword:RandomPassword", "root-password").opts.protect).toBe(true);
     const setup = run.one(JOB, "minio-setup");
-    expect(setup.inputs.spec.template.spec.containers[0].command[2]).toContain('mc mb --ignore-existing "local/llm-models"');
+    expect(setup.inputs.spec.template.spec.containers[0].command).toEqual([
+      "/bin/sh",
+      "-c",
+      MINIO_SETUP_SH,
+      "setup",
+      "llm-models",
+      "reader",
+      "writer",
+    ]);
     expect(
       allEnv(setup.inputs.spec.template.spec)
         .filter((e: any) => /KEY|PASSWORD/.test(e.name))
@@ -167,7 +175,7 @@ describe("the JuiceFS volume's own credential", () => {
     });
     expect(actions(JSON.parse(policies["writer.json"]))).not.toContain("s3:DeleteObject");
     const setup = run.one(JOB, "minio-setup").inputs.spec.template.spec.containers[0];
-    expect(setup.command[2]).toContain("for role in reader writer volume; do");
+    expect(setup.command.slice(3)).toEqual(["setup", "llm-models", "reader", "writer", "volume"]);
     expect(setup.env.find((e: any) => e.name === "volume_SECRET_KEY").valueFrom.secretKeyRef).toEqual({
       name: "minio-volume",
       key: "AWS_SECRET_ACCESS_KEY",

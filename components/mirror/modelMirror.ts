@@ -5,7 +5,7 @@ import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TM
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
-import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "./scripts";
+import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "../scripts";
 
 /** Pinned tools of the mirror Job. */
 export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";

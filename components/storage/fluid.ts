@@ -5,7 +5,7 @@ import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOL
 import { ConfigIssue } from "../config/issues";
 import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, modelPrefix, revisionSlug, shortHash } from "../naming";
-import { shellCommand, VERIFY_READ_ONLY_SH } from "../mirror/scripts";
+import { shellCommand, VERIFY_READ_ONLY_SH } from "../scripts";
 import { ModelStore } from "../store/modelStore";
 import {
   ModelCache,

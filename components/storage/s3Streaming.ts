@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { restrictedContainerSecurity } from "../cluster";
 import { S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { modelPrefix } from "../naming";
-import { CHECK_MANIFEST_SH, shellCommand } from "../mirror/scripts";
+import { CHECK_MANIFEST_SH, shellCommand } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
 import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
 

@@ -12,7 +12,7 @@ import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
-import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, shellCommand, WAIT_FOR_VERIFIED_SH } from "../mirror/scripts";
+import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, shellCommand, WAIT_FOR_VERIFIED_SH } from "../scripts";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { EngineModelSource } from "../engines/engine";
 

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
+import { MINIO_SETUP_SH, shellCommand } from "../scripts";
 import { labels, selectorLabels } from "../naming";
 import {
   bucketPolicyDocument,
@@ -34,23 +35,6 @@ export function minioStorageSize(store: ObjectStoreConfig, totalModelGiB: number
 /** MinIO speaks AWS IAM: the same policy documents, on `arn:aws:s3:::<bucket>`. */
 export function minioPolicy(bucket: string, role: StoreRole, volumePrefix?: string): string {
   return bucketPolicyDocument(`arn:aws:s3:::${bucket}`, role, volumePrefix);
-}
-
-/** The idempotent setup script of the bucket Job: bucket, policies, users, attachments. */
-export function minioSetupScript(bucket: string, roles: readonly StoreRole[]): string {
-  return [
-    "set -eu",
-    'until mc alias set local "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null; do echo "waiting for minio"; sleep 3; done',
-    `mc mb --ignore-existing "local/${bucket}"`,
-    `mc anonymous set none "local/${bucket}"`,
-    `for role in ${roles.join(" ")}; do`,
-    '  eval "key=\\$${role}_ACCESS_KEY; secret=\\$${role}_SECRET_KEY"',
-    '  mc admin policy create local "llm-$role" "/policies/$role.json"',
-    '  mc admin user add local "$key" "$secret"',
-    '  if ! mc admin user info local "$key" | grep -q "llm-$role"; then mc admin policy attach local "llm-$role" --user "$key"; fi',
-    "done",
-    'echo "bucket and users ready"',
-  ].join("\n");
 }
 
 export class MinioModelStore extends pulumi.ComponentResource implements ModelStore {
@@ -208,7 +192,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
                 {
                   name: "setup",
                   image: minio.clientImage,
-                  command: ["/bin/sh", "-c", minioSetupScript(store.bucket, roles)],
+                  command: shellCommand(MINIO_SETUP_SH, "setup", store.bucket, ...roles),
                   env: [
                     { name: "MINIO_URL", value: "http://minio:9000" },
                     { name: "MC_CONFIG_DIR", value: "/tmp/.mc" },

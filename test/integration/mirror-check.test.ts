@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MIRROR_CHECK_SH } from "../../components/mirror/scripts";
+import { MIRROR_CHECK_SH } from "../../components/scripts";
 import { freePort } from "../../scripts/localTools";
 import { S3Server, s3ToolsBin, startS3Server } from "./s3Server";
 

@@ -13,7 +13,7 @@ export const SCRIPTS_MOUNT = "/scripts";
 /** The file a preloaded copy gets once every sha256 matched (preload.py, wait_for_verified.sh). */
 export const VERIFIED_MARKER = ".verified";
 
-const script = (...path: string[]) => readFileSync(join(__dirname, "..", ...path), "utf8");
+const script = (...path: string[]) => readFileSync(join(__dirname, ...path), "utf8");
 
 /** s5cmd flags shared by the mirror upload and every preload (tuned in BENCHMARKS.md). */
 export function s5cmdCopyFlags(t: { numWorkers: number; concurrency: number; partSizeMiB: number }): string {
@@ -36,6 +36,9 @@ export const WAIT_FOR_VERIFIED_SH = script("storage", "wait_for_verified.sh");
 export const CHECK_MANIFEST_SH = script("storage", "check_manifest.sh");
 /** Verify a read-only copy (a Fluid dataset mount) against its manifest. Argument: the directory. */
 export const VERIFY_READ_ONLY_SH = script("storage", "verify_read_only.sh");
+
+/** MinIO's setup Job (mc image): bucket, users, policies. Arguments: the bucket, then the roles. */
+export const MINIO_SETUP_SH = script("store", "minio_setup.sh");
 
 /** A container command running a shell script with positional arguments (`$0` names the step). */
 export function shellCommand(scriptText: string, step: string, ...args: string[]): string[] {

@@ -1,0 +1,27 @@
+#!/bin/sh
+# MinIO setup Job (mc image): the bucket, private, and one user per role with its policy, each step
+# idempotent so a re-run (a new role, a changed policy) is safe.
+# Usage: minio_setup.sh BUCKET ROLE...   Environment: MINIO_URL, MINIO_ROOT_USER, MINIO_ROOT_PASSWORD,
+# <role>_ACCESS_KEY and <role>_SECRET_KEY per role (from Secrets), /policies/<role>.json per role.
+set -eu
+bucket="$1"
+shift
+until mc alias set local "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" > /dev/null; do
+  echo "waiting for minio"
+  sleep 3
+done
+mc mb --ignore-existing "local/$bucket"
+mc anonymous set none "local/$bucket"
+for role in "$@"; do
+  eval "key=\$${role}_ACCESS_KEY; secret=\$${role}_SECRET_KEY"
+  # shellcheck disable=SC2154 # key and secret are set by the eval above
+  {
+    mc admin policy create local "llm-$role" "${POLICIES_DIR:-/policies}/$role.json"
+    mc admin user add local "$key" "$secret"
+    # Only the PolicyName line: the AccessKey line above it names llm-<role> too.
+    if ! mc admin user info local "$key" | grep -Eq "^PolicyName: (.*,)?llm-$role(,|\$)"; then
+      mc admin policy attach local "llm-$role" --user "$key"
+    fi
+  }
+done
+echo "bucket and users ready"
