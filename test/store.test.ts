@@ -261,6 +261,15 @@ describe("mirror job", () => {
       true,
     );
     expect(env.find((e: any) => e.name === "HF_TOKEN")).toBeUndefined();
+    // The setup check also proves the reader: its key only by reference, the probe beside the models.
+    const check = pod.initContainers[0].env;
+    expect(check.filter((e: any) => e.name.startsWith("READER_") && e.name !== "READER_FROM")).toEqual([
+      { name: "READER_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "minio-reader", key: "AWS_ACCESS_KEY_ID" } } },
+      { name: "READER_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "minio-reader", key: "AWS_SECRET_ACCESS_KEY" } } },
+    ]);
+    expect(check).toContainEqual({ name: "PROBE_OBJECT", value: "models/.setup-check/small" });
+    expect(check).toContainEqual({ name: "READER_FROM", value: "minio-reader" });
+    expect(pod.containers[0].env.find((e: any) => e.name.startsWith("READER_"))).toBeUndefined();
   });
 
   it("passes models[].include / exclude to the download", async () => {

@@ -3,8 +3,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ModelConfig, PreloadConfig } from "../config/schema";
-import { labels, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
-import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
+import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
+import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
 import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "../scripts";
 
 /** Pinned tools of the mirror Job. */
@@ -28,6 +28,11 @@ export interface ModelMirrorArgs {
   readonly hfTokenSecret?: pulumi.Input<string>;
 }
 
+/** The setup check's probe: beside the models (never inside one), one per model, overwritten each run. */
+export function setupCheckObject(model: Pick<ModelConfig, "name">): string {
+  return `${MIRROR_ROOT_PREFIX}/.setup-check/${model.name}`;
+}
+
 /** Scratch space for the download: the model plus room for the hf CLI and manifests. */
 export function mirrorScratchGiB(sizeGiB: number): number {
   return Math.ceil(sizeGiB * 1.1 + 2);
@@ -44,11 +49,19 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
   const writerEnv = s3EnvFromSecret(store.writerSecretName);
   const scratch = `${mirrorScratchGiB(model.sizeGiB)}Gi`;
   const mounts = [{ name: "work", mountPath: "/work" }, { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true }, TMP_MOUNT];
-  const s5cmd = (name: string, command: string[]): k8s.types.input.core.v1.Container => ({
+  // The check step also proves the reader's rights (list + get, and a put refused) on the bucket.
+  const readerKey = (key: string) => ({ secretKeyRef: { name: store.readerSecretName, key } });
+  const setupCheckEnv = [
+    { name: "PROBE_OBJECT", value: setupCheckObject(model) },
+    { name: "READER_FROM", value: store.readerSecretName },
+    { name: "READER_ACCESS_KEY_ID", valueFrom: readerKey(S3_SECRET_KEYS.accessKeyId) },
+    { name: "READER_SECRET_ACCESS_KEY", valueFrom: readerKey(S3_SECRET_KEYS.secretAccessKey) },
+  ];
+  const s5cmd = (name: string, command: string[], extraEnv: k8s.types.input.core.v1.EnvVar[] = []): k8s.types.input.core.v1.Container => ({
     name,
     image: preload.image,
     command,
-    env: [...plainEnv, ...writerEnv],
+    env: [...plainEnv, ...writerEnv, ...extraEnv],
     resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
     securityContext: restrictedContainerSecurity(),
     volumeMounts: mounts,
@@ -63,7 +76,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
         securityContext: podSecurity(),
         ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
         initContainers: [
-          s5cmd("check", shellCommand(MIRROR_CHECK_SH, "check")),
+          s5cmd("check", shellCommand(MIRROR_CHECK_SH, "check"), setupCheckEnv),
           {
             name: "download",
             image: MIRROR_PYTHON_IMAGE,
