@@ -10,6 +10,7 @@ import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
+import { smokeCheckJob } from "./serving/smokeCheck";
 import { strategies } from "./storage/registry";
 import { revisionCleanupJob } from "./storage/strategy";
 import { createModelStore } from "./store/registry";
@@ -160,13 +161,21 @@ export class LlmServing extends pulumi.ComponentResource {
         };
       }
       const server = new ModelServer(model.name, { model, engine, plan, cluster, hfTokenSecret }, child);
+      // With skipAwait nothing waits for Ready, so the check would race the rollout.
+      if (!config.kubernetes.skipAwait) {
+        smokeCheckJob(
+          `${model.name}-smoke-check`,
+          { model, cluster, baseUrl: server.baseUrl },
+          { parent: server, dependsOn: [server.workload] },
+        );
+      }
       // After the server: Pulumi waits for it to be Ready, so the new revision is verified and served.
       if (plan.revisionCleanup && !config.kubernetes.skipAwait) {
         revisionCleanupJob(
           `${model.name}-prune-revisions`,
           { model, cluster, keepRevisions: config.storage.keepRevisions },
           plan.revisionCleanup,
-          { parent: server, dependsOn: [server] },
+          { parent: server, dependsOn: [server.workload] },
         );
       } else if (plan.revisionCleanup) {
         pulumi.log.warn(

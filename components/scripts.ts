@@ -37,6 +37,8 @@ export const CHECK_MANIFEST_SH = script("storage", "check_manifest.sh");
 /** Verify a read-only copy (a Fluid dataset mount) against its manifest. Argument: the directory. */
 export const VERIFY_READ_ONLY_SH = script("storage", "verify_read_only.sh");
 
+/** Smoke check after deploy (python image). Arguments: the server's base URL (…/v1), the served model name. */
+export const SMOKE_CHECK_PY = script("serving", "smoke_check.py");
 /** MinIO's setup Job (mc image): bucket, users, policies. Arguments: the bucket, then the roles. */
 export const MINIO_SETUP_SH = script("store", "minio_setup.sh");
 

@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags } from "../components/scripts";
+import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, SMOKE_CHECK_PY } from "../components/scripts";
+import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, expectConfigError, runProgram, stackFileConfig } from "./harness";
+import { baseConfig, expectConfigError, resolve, runProgram, stackFileConfig } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -105,7 +106,7 @@ describe("revision cleanup (storage.keepRevisions)", () => {
     const job = run.one(JOB, "m-prune-revisions");
     // Created after the server is Ready (Pulumi awaits it): the new revision is verified and served.
     expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
-    expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m" })]);
+    expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-server" })]);
     expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     const pod = podSpecOf(job);
     const [prune] = pod.containers;
@@ -146,6 +147,45 @@ describe("revision cleanup (storage.keepRevisions)", () => {
     (raw.kubernetes as Record<string, unknown>) = { ...(raw.kubernetes as Record<string, unknown>), skipAwait: true };
     const run = await runProgram(raw);
     expect(run.resources.filter((r) => r.name === "m-prune-revisions")).toEqual([]);
+  });
+});
+
+describe("smoke check after deploy", () => {
+  const JOB = "kubernetes:batch/v1:Job";
+
+  it.each(["vllm", "sglang"])(
+    "%s: a Job after the Ready server calls its Service: /v1/models, then a 1-token completion",
+    async (engine) => {
+      const run = await runProgram(rawFor("hostPath", engine, "minio"));
+      const job = run.one(JOB, "m-smoke-check");
+      expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
+      expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-server" })]);
+      const [check] = podSpecOf(job).containers;
+      const port = engine === "vllm" ? 8000 : 30000;
+      expect(check.command).toEqual(["python3", "-c", SMOKE_CHECK_PY, `http://m.llm.svc.cluster.local:${port}/v1`, "m"]);
+      expect(await resolve(run.serving.models.m.baseUrl)).toBe(`http://m.llm.svc.cluster.local:${port}/v1`);
+      expect(check.terminationMessagePolicy).toBe("FallbackToLogsOnError");
+      expect(check.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+      expect(check.env).toBeUndefined();
+      expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
+    },
+  );
+
+  it("runs again after any change of the model's config (its template carries a digest of it)", async () => {
+    const digest = async (model: Record<string, unknown>) =>
+      (await runProgram(rawFor("longhorn", "vllm", "minio", model))).one(JOB, "m-smoke-check").inputs.spec.template.metadata.annotations[
+        MODEL_CONFIG_ANNOTATION
+      ];
+    const base = await digest({});
+    expect(await digest({})).toBe(base);
+    expect(await digest({ revision: "a09a35458c702b33eeacc393d103063234e8bc28" })).not.toBe(base);
+    expect(await digest({ image: "vllm/vllm-openai:v0.33.1" })).not.toBe(base);
+  });
+
+  it("is not created with kubernetes.skipAwait (nothing waits for Ready)", async () => {
+    const raw = rawFor("hostPath", "vllm", "minio");
+    (raw.kubernetes as Record<string, unknown>) = { ...(raw.kubernetes as Record<string, unknown>), skipAwait: true };
+    expect((await runProgram(raw)).resources.filter((r) => r.name === "m-smoke-check")).toEqual([]);
   });
 });
 

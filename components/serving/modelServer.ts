@@ -112,6 +112,8 @@ export class ModelServer extends pulumi.ComponentResource {
   public readonly baseUrl: pulumi.Output<string>;
   public readonly startup: StartupEstimate;
   public readonly workloadKind: "Deployment" | "StatefulSet";
+  /** The Deployment or StatefulSet; Pulumi finishes creating it once its pods are Ready. */
+  public readonly workload: k8s.apps.v1.Deployment | k8s.apps.v1.StatefulSet;
 
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("llm-serving:serving:ModelServer", name, {}, opts);
@@ -151,7 +153,7 @@ export class ModelServer extends pulumi.ComponentResource {
     const metadata = { name: model.name, namespace: ns, labels: appLabels, annotations: cluster.workloadAnnotations };
     if (plan.volumeClaimTemplates.length > 0) {
       this.workloadKind = "StatefulSet";
-      new k8s.apps.v1.StatefulSet(
+      this.workload = new k8s.apps.v1.StatefulSet(
         `${name}-server`,
         {
           metadata,
@@ -170,7 +172,7 @@ export class ModelServer extends pulumi.ComponentResource {
       );
     } else {
       this.workloadKind = "Deployment";
-      new k8s.apps.v1.Deployment(
+      this.workload = new k8s.apps.v1.Deployment(
         `${name}-server`,
         {
           metadata,

@@ -1,0 +1,72 @@
+/** The smoke check after deploy: a Job that Pulumi waits for, calling the model's in-cluster Service. */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
+import { ModelConfig } from "../config/schema";
+import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
+import { labels, shortHash } from "../naming";
+import { SMOKE_CHECK_PY } from "../scripts";
+
+export const MODEL_CONFIG_ANNOTATION = "llm-serving.io/model-config-digest";
+
+export interface SmokeCheckArgs {
+  /** The model whose server is checked (its served name is `model.name`). */
+  readonly model: ModelConfig;
+  /** Cluster context (namespace, placement). */
+  readonly cluster: ClusterContext;
+  /** The server's OpenAI-compatible base URL, ending in `/v1`. */
+  readonly baseUrl: pulumi.Input<string>;
+}
+
+/** The check's pod: `/v1/models` must list the model, a 1-token completion must answer. */
+export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v1.JobSpec {
+  return {
+    // A wrong answer is not transient: two tries, then the `up` fails with the body.
+    backoffLimit: 1,
+    activeDeadlineSeconds: 900,
+    template: {
+      // Any change to the model's config changes the template, so the Job runs again after the roll.
+      metadata: {
+        labels: labels(args.model.name, "smoke-check"),
+        annotations: { [MODEL_CONFIG_ANNOTATION]: shortHash(JSON.stringify(args.model)) },
+      },
+      spec: {
+        restartPolicy: "Never",
+        automountServiceAccountToken: false,
+        securityContext: podSecurity(),
+        ...placement(args.cluster.kubernetes),
+        containers: [
+          {
+            name: "smoke-check",
+            image: MIRROR_PYTHON_IMAGE,
+            command: ["python3", "-c", SMOKE_CHECK_PY, args.baseUrl, args.model.name],
+            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+            securityContext: restrictedContainerSecurity(),
+            // The failure (status and body) is the termination message `kubectl describe` shows.
+            terminationMessagePolicy: "FallbackToLogsOnError",
+          },
+        ],
+      },
+    },
+  };
+}
+
+/**
+ * Created after the server, which Pulumi awaits until Ready; Pulumi then waits for this Job, so a
+ * server that is Ready but does not answer fails the `up`. Kept after completion; any change of the
+ * model's config (revision, image, flags) replaces it, so it checks the rolled server again.
+ */
+export function smokeCheckJob(name: string, args: SmokeCheckArgs, opts: pulumi.CustomResourceOptions): k8s.batch.v1.Job {
+  return new k8s.batch.v1.Job(
+    name,
+    {
+      metadata: {
+        namespace: args.cluster.namespace,
+        labels: labels(args.model.name, "smoke-check"),
+        annotations: { "llm-serving.io/revision": args.model.revision },
+      },
+      spec: smokeCheckJobSpec(args),
+    },
+    { ...opts, customTimeouts: { create: "20m" } },
+  );
+}

@@ -1,0 +1,117 @@
+"""smoke_check.py against a local HTTP server that answers like vLLM / SGLang's OpenAI API (and
+servers that answer wrong): it passes only when the served name is listed and a completion comes
+back, and otherwise fails with the status and the body."""
+
+import http.server
+import json
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "components" / "serving" / "smoke_check.py"
+
+# The shapes of vLLM's ModelList / Completion responses (entrypoints/openai/protocol.py).
+MODELS = {
+    "object": "list",
+    "data": [{"id": "small", "object": "model", "created": 1, "owned_by": "vllm", "root": "/models/x", "max_model_len": 32768}],
+}
+COMPLETION = {
+    "id": "cmpl-1",
+    "object": "text_completion",
+    "created": 1,
+    "model": "small",
+    "choices": [{"index": 0, "text": " world", "logprobs": None, "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 1, "total_tokens": 2, "completion_tokens": 1},
+}
+
+
+def serve(routes):
+    """An HTTP server on loopback: routes maps (method, path) to (status, body)."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, method):
+            length = int(self.headers.get("Content-Length") or 0)
+            requests.append((method, self.path, json.loads(self.rfile.read(length)) if length else None))
+            status, body = routes.get((method, self.path), (404, {"detail": "Not Found"}))
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self.answer("GET")
+
+        def do_POST(self):
+            self.answer("POST")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, requests
+
+
+@pytest.fixture()
+def engine(request):
+    server, requests = serve(request.param)
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
+    server.shutdown()
+
+
+def smoke(base, name="small"):
+    return subprocess.run([sys.executable, SCRIPT, base, name], check=False, capture_output=True, text=True, timeout=60)
+
+
+GOOD = {("GET", "/v1/models"): (200, MODELS), ("POST", "/v1/completions"): (200, COMPLETION)}
+
+
+@pytest.mark.parametrize("engine", [GOOD], indirect=True)
+def test_a_server_that_lists_the_model_and_completes_passes(engine):
+    base, requests = engine
+    run = smoke(base)
+    assert run.returncode == 0, run.stderr
+    assert "small answers at" in run.stdout and "' world'" in run.stdout
+    assert requests[1] == ("POST", "/v1/completions", {"model": "small", "prompt": "Hello", "max_tokens": 1, "temperature": 0})
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        ({**GOOD, ("GET", "/v1/models"): (200, {"object": "list", "data": [{"id": "other"}]})}, "lists ['other'], not the served model name 'small'"),
+        ({**GOOD, ("GET", "/v1/models"): (503, "Service Unavailable")}, "/v1/models answered 503: Service Unavailable"),
+        (
+            {**GOOD, ("POST", "/v1/completions"): (400, {"object": "error", "message": "max_tokens is too large"})},
+            'answered 400: {"object": "error", "message": "max_tokens is too large"}',
+        ),
+        ({**GOOD, ("POST", "/v1/completions"): (200, {"choices": []})}, 'answered 200 without a completion: {"choices": []}'),
+        ({**GOOD, ("POST", "/v1/completions"): (200, "<html>proxy</html>")}, "a body that is not JSON: <html>proxy</html>"),
+    ],
+    indirect=["engine"],
+)
+def test_a_wrong_answer_fails_with_the_body(engine, expected):
+    run = smoke(engine[0])
+    assert run.returncode == 1
+    assert expected in run.stderr
+    assert run.stderr.startswith("FATAL: ")
+
+
+def test_no_server_fails_after_retrying(monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    sys.path.insert(0, str(SCRIPT.parent))
+    import smoke_check
+
+    monkeypatch.setattr(smoke_check, "CONNECT_RETRY_SECONDS", 1)
+    monkeypatch.setattr(smoke_check, "TERMINATION_LOG", "/nonexistent/termination-log")
+    with pytest.raises(SystemExit) as exit_info:
+        smoke_check.main(f"http://127.0.0.1:{port}/v1", "small")
+    assert "no answer for 1 s" in str(exit_info.value)
