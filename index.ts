@@ -1,4 +1,4 @@
 // Thin wiring: the stack outputs of the program, for `pulumi up` / `preview`.
 import { llmServingProgram } from "./components/program";
 
-export const { namespace, bucket, endpoint, models, catalog, monthlyStorageCostUsd } = llmServingProgram();
+export const { namespace, bucket, endpoint, models, catalog, skypilot, monthlyStorageCostUsd } = llmServingProgram();

@@ -5,6 +5,7 @@ import { ClusterContext, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { engines } from "./engines/registry";
+import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
 import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
@@ -56,6 +57,8 @@ export class LlmServing extends pulumi.ComponentResource {
   public readonly endpoint: pulumi.Output<string>;
   public readonly models: Record<string, ModelEndpoint> = {};
   public readonly catalog: Record<string, CatalogEntry> = {};
+  /** Per mirrored model: what a SkyPilot cluster needs to stream it from the bucket (seed 001). */
+  public readonly skypilot: Record<string, SkyPilotConsumer> = {};
   public readonly monthlyStorageCostUsd: number;
 
   constructor(name: string, args: LlmServingArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -143,6 +146,7 @@ export class LlmServing extends pulumi.ComponentResource {
           child,
         );
         plan = cache.plan;
+        this.skypilot[model.name] = skypilotConsumer(model, store);
         this.catalog[model.name] = {
           uri: mirror.uri,
           huggingFace: model.huggingFace,
@@ -202,6 +206,12 @@ export class LlmServing extends pulumi.ComponentResource {
       config.models.filter((m) => m.mirror).map((m) => m.sizeGiB),
       store.pricePerGbMonth,
     );
-    this.registerOutputs({ bucket: this.bucket, endpoint: this.endpoint, models: this.models, catalog: this.catalog });
+    this.registerOutputs({
+      bucket: this.bucket,
+      endpoint: this.endpoint,
+      models: this.models,
+      catalog: this.catalog,
+      skypilot: this.skypilot,
+    });
   }
 }

@@ -12,6 +12,7 @@ export function llmServingProgram() {
     endpoint: serving.endpoint,
     models: serving.models,
     catalog: serving.catalog,
+    skypilot: serving.skypilot,
     monthlyStorageCostUsd: serving.monthlyStorageCostUsd,
   };
 }

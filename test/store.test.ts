@@ -307,6 +307,26 @@ describe("mirror job", () => {
 });
 
 describe("outputs", () => {
+  it("gives SkyPilot per mirrored model the URI, endpoint, region, READER credentials as secrets and a task file without them", async () => {
+    const raw = r2Config();
+    (raw.models as Record<string, unknown>[]).push({ ...(raw.models as Record<string, unknown>[])[0], name: "hub", mirror: false });
+    const run = await runProgram(raw);
+    expect(Object.keys(run.serving.skypilot)).toEqual(["small"]);
+    const small = run.serving.skypilot.small;
+    expect(await resolve(small.uri)).toBe("s3://weights/models/Qwen/Qwen2.5-0.5B-Instruct/7ae557604adf67be50417f59c2c2f167def9a775");
+    expect(await resolve(small.endpoint)).toBe(`https://${ACCOUNT}.r2.cloudflarestorage.com`);
+    expect(small.region).toBe("auto");
+    for (const credential of [small.accessKeyId, small.secretAccessKey]) expect(await isSecret(credential)).toBe(true);
+    const reader = await resolve<Record<string, string>>(run.one(SECRET, "r2-reader").props.stringData);
+    expect(await resolve(small.accessKeyId)).toBe(reader.AWS_ACCESS_KEY_ID);
+    expect(await resolve(small.secretAccessKey)).toBe(reader.AWS_SECRET_ACCESS_KEY);
+    const task = await resolve(small.taskYaml);
+    expect(await isSecret(small.taskYaml)).toBe(false);
+    expect(task.split("\n")[0]).toBe("# sky launch -c small small.yaml --secret AWS_ACCESS_KEY_ID --secret AWS_SECRET_ACCESS_KEY");
+    for (const value of Object.values(reader).filter((v) => !v.startsWith("https://") && v !== "auto")) expect(task).not.toContain(value);
+    expect(task).toContain("secrets:\n  AWS_ACCESS_KEY_ID: null\n  AWS_SECRET_ACCESS_KEY: null\n");
+  });
+
   it("exports the catalog and an R2 monthly cost from the model sizes", async () => {
     const raw = r2Config();
     (raw.models as Record<string, unknown>[])[0].sizeGiB = 100;
