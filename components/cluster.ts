@@ -1,7 +1,7 @@
 /** What every Kubernetes-facing component needs to know about the target cluster. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { KubernetesConfig } from "./config/schema";
+import { KubernetesConfig, ModelConfig } from "./config/schema";
 
 export interface ClusterContext {
   /** Namespace all serving objects live in. */
@@ -43,6 +43,27 @@ export function podSecurity(): k8s.types.input.core.v1.PodSecurityContext {
 /** A scratch emptyDir mounted at /tmp so read-only root filesystems still work. */
 export const TMP_VOLUME: k8s.types.input.core.v1.Volume = { name: "tmp", emptyDir: { sizeLimit: "1Gi" } };
 export const TMP_MOUNT: k8s.types.input.core.v1.VolumeMount = { name: "tmp", mountPath: "/tmp" };
+
+/**
+ * The cluster as one model sees it: its own placement (`models[].nodeSelector` merged key by key
+ * over the stack's, `tolerations`, `priorityClassName`, `runtimeClassName`, `gpuResource` replacing
+ * the stack's), so its server, cache Jobs and checks all land where the model may run.
+ */
+export function modelCluster(cluster: ClusterContext, model: ModelConfig): ClusterContext {
+  const kube = cluster.kubernetes;
+  const nodeSelector = { ...(kube.nodeSelector ?? {}), ...(model.nodeSelector ?? {}) };
+  return {
+    ...cluster,
+    kubernetes: {
+      ...kube,
+      nodeSelector: Object.keys(nodeSelector).length ? nodeSelector : undefined,
+      tolerations: model.tolerations ?? kube.tolerations,
+      priorityClassName: model.priorityClassName ?? kube.priorityClassName,
+      runtimeClassName: model.runtimeClassName ?? kube.runtimeClassName,
+      gpuResource: model.gpuResource ?? kube.gpuResource,
+    },
+  };
+}
 
 /** Annotations for workloads from the kubernetes config. */
 export function workloadAnnotations(kubernetes: KubernetesConfig): Record<string, string> {

@@ -1,7 +1,7 @@
 /** The top-level component: object store, per-model mirror + cache + server, and the outputs. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterContext, workloadAnnotations } from "./cluster";
+import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { engines } from "./engines/registry";
@@ -88,9 +88,9 @@ export class LlmServing extends pulumi.ComponentResource {
           { ...child, retainOnDelete: true },
         ).metadata.name
       : pulumi.output(kube.namespace);
-    const cluster: ClusterContext = { namespace, kubernetes: kube, workloadAnnotations: workloadAnnotations(kube) };
+    const stackCluster: ClusterContext = { namespace, kubernetes: kube, workloadAnnotations: workloadAnnotations(kube) };
 
-    const store = createModelStore(config, cluster, child);
+    const store = createModelStore(config, stackCluster, child);
     const scripts = new k8s.core.v1.ConfigMap(
       "scripts",
       {
@@ -111,9 +111,10 @@ export class LlmServing extends pulumi.ComponentResource {
       : undefined;
 
     const strategy = strategies[config.storage.strategy];
-    const shared = strategy.createShared({ config, cluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
+    const shared = strategy.createShared({ config, cluster: stackCluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
 
     for (const [index, model] of config.models.entries()) {
+      const cluster = modelCluster(stackCluster, model);
       const engine = engines[model.engine];
       let plan: ServingPlan;
       if (model.mirror) {

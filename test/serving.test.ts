@@ -150,6 +150,72 @@ describe("revision cleanup (storage.keepRevisions)", () => {
   });
 });
 
+describe("per-model placement", () => {
+  const JOB = "kubernetes:batch/v1:Job";
+  const TAINT = { key: "pool", operator: "Equal", value: "h100", effect: "NoSchedule" };
+
+  it("models[].nodeSelector / tolerations / priorityClassName / runtimeClassName / gpuResource override the stack's for the server and its Jobs", async () => {
+    const raw = rawFor("longhorn", "vllm", "minio", {
+      nodeSelector: { pool: "h100" },
+      tolerations: [TAINT],
+      priorityClassName: "llm-high",
+      runtimeClassName: "nvidia",
+      gpuResource: "nvidia.com/mig-1g.10gb",
+    });
+    raw.kubernetes = { namespace: "llm", nodeSelector: { gpu: "true", pool: "a100" }, tolerations: [{ key: "gpu", operator: "Exists" }] };
+    (raw.models as Record<string, unknown>[]).push({
+      ...(raw.models as Record<string, unknown>[])[0],
+      name: "other",
+      nodeSelector: undefined,
+      tolerations: undefined,
+      priorityClassName: undefined,
+      runtimeClassName: undefined,
+      gpuResource: undefined,
+    });
+    const run = await runProgram(raw);
+    const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
+    expect(server.nodeSelector).toEqual({ gpu: "true", pool: "h100" });
+    expect(server.tolerations).toEqual([TAINT]);
+    expect(server.priorityClassName).toBe("llm-high");
+    expect(server.runtimeClassName).toBe("nvidia");
+    const limits = server.containers[0].resources.limits;
+    expect(limits["nvidia.com/mig-1g.10gb"]).toBe("1");
+    expect(limits["nvidia.com/gpu"]).toBeUndefined();
+    for (const job of ["m-preload", "m-smoke-check", "m-prune-revisions"]) {
+      expect(podSpecOf(run.one(JOB, job)).nodeSelector, job).toEqual({ gpu: "true", pool: "h100" });
+      expect(podSpecOf(run.one(JOB, job)).tolerations, job).toEqual([TAINT]);
+    }
+    const other = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "other-server"));
+    expect(other.nodeSelector).toEqual({ gpu: "true", pool: "a100" });
+    expect(other.tolerations).toEqual([{ key: "gpu", operator: "Exists" }]);
+    expect(other.priorityClassName).toBeUndefined();
+    expect(other.containers[0].resources.limits["nvidia.com/gpu"]).toBe("1");
+  });
+
+  it("hostPath: a model's nodeSelector may not move it off the node holding its weights", async () => {
+    const { error } = await expectConfigError(
+      rawFor("hostPath", "vllm", "minio", { nodeSelector: { "llm-serving.io/model-host": "false" } }),
+    );
+    expect(error.message).toMatch(
+      /llm-serving:models\[0\]\.nodeSelector.*found "false"; hostPath weights live on the node with llm-serving.io\/model-host=true \(storage.hostPath.nodeLabel\)/,
+    );
+  });
+
+  it("hostPath: other keys narrow the node choice and are kept", async () => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio", { nodeSelector: { zone: "a" } }));
+    expect(podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server")).nodeSelector).toEqual({
+      zone: "a",
+      "llm-serving.io/model-host": "true",
+    });
+  });
+
+  it("refuses a malformed models[].gpuResource, naming the key", async () => {
+    const { error } = await expectConfigError(rawFor("longhorn", "vllm", "minio", { gpuResource: "mig-1g" }));
+    expect(error.message).toContain("llm-serving:models[0].gpuResource");
+    expect(error.message).toContain("nvidia.com/mig-1g.10gb");
+  });
+});
+
 describe("smoke check after deploy", () => {
   const JOB = "kubernetes:batch/v1:Job";
 

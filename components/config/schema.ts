@@ -38,6 +38,15 @@ const toleration = z.strictObject({
   tolerationSeconds: z.number().int().optional(),
 });
 
+const gpuResource = z
+  .string()
+  .regex(/^[a-z0-9.-]+\/[a-z0-9.-]+$/, { error: "must be an extended resource name such as nvidia.com/gpu or nvidia.com/mig-1g.10gb" });
+const priorityClassName = z
+  .string()
+  .max(253, { error: "must be at most 253 characters" })
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { error: "must be a PriorityClass name (a DNS-1123 subdomain)" });
+const nodeSelector = z.record(z.string(), z.string());
+
 const kubernetes = z.strictObject({
   namespace: dnsLabel(63).default("llm"),
   createNamespace: z.boolean().default(true),
@@ -45,11 +54,9 @@ const kubernetes = z.strictObject({
   renderYamlTo: z.string().min(1).optional(),
   skipAwait: z.boolean().default(false),
   runtimeClassName: z.string().min(1).optional(),
-  gpuResource: z
-    .string()
-    .regex(/^[a-z0-9.-]+\/[a-z0-9.-]+$/, { error: "must be an extended resource name such as nvidia.com/gpu" })
-    .default("nvidia.com/gpu"),
-  nodeSelector: z.record(z.string(), z.string()).optional(),
+  priorityClassName: priorityClassName.optional(),
+  gpuResource: gpuResource.default("nvidia.com/gpu"),
+  nodeSelector: nodeSelector.optional(),
   tolerations: z.array(toleration).optional(),
 });
 
@@ -241,6 +248,12 @@ const model = z.strictObject({
     })
     .default({}),
   sglang: z.strictObject({ hicache: hicache.optional() }).optional(),
+  /** Placement overriding the stack's `kubernetes.*` for this model (nodeSelector merges key by key). */
+  nodeSelector: nodeSelector.optional(),
+  tolerations: z.array(toleration).optional(),
+  priorityClassName: priorityClassName.optional(),
+  runtimeClassName: z.string().min(1).optional(),
+  gpuResource: gpuResource.optional(),
 });
 
 export const stackConfigSchema = z.strictObject({

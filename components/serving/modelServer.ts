@@ -56,6 +56,7 @@ export function podSpec(
     automountServiceAccountToken: false,
     securityContext: podSecurity(),
     ...(kube.runtimeClassName ? { runtimeClassName: kube.runtimeClassName } : {}),
+    ...(kube.priorityClassName ? { priorityClassName: kube.priorityClassName } : {}),
     ...placement(kube, plan.nodeSelector),
     ...(plan.affinity ? { affinity: plan.affinity } : {}),
     ...(model.replicas > 1 && plan.spreadable

@@ -69,7 +69,16 @@ export const hostPathStrategy: StorageStrategy<HostPathConfig> = {
   validate(config) {
     const settings = hostPathSettings(config);
     const issues: ConfigIssue[] = nodeLocalKvCacheIssues(config);
+    const pinned = hostPathNodeSelector(settings);
     config.models.forEach((m, i) => {
+      for (const [key, value] of Object.entries(m.nodeSelector ?? {})) {
+        if (key in pinned && pinned[key] !== value) {
+          issues.push({
+            path: ["models", i, "nodeSelector", key],
+            message: `found ${JSON.stringify(value)}; hostPath weights live on the node with ${key}=${pinned[key]} (storage.hostPath.${settings.nodeName ? "nodeName" : "nodeLabel"}), so the model's pods stay there. Remove this key, or point storage.hostPath at that node`,
+          });
+        }
+      }
       if (m.replicas > 1 && !settings.nodeName) {
         issues.push({
           path: ["storage", "hostPath", "nodeName"],
