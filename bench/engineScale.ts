@@ -9,7 +9,7 @@
  */
 import { cpus } from "node:os";
 import { startApiServer, toolchainBin } from "../test/integration/apiServer";
-import { installFluidCrds } from "../test/integration/crds";
+import { installCrds } from "../test/integration/crds";
 import { startEngine } from "../test/integration/engine";
 import { KubeClient } from "../test/integration/kubeClient";
 import { runProgram } from "../test/harness";
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const engine = await startEngine(server);
   const rows: Row[] = [];
   try {
-    await installFluidCrds(new KubeClient(server));
+    await installCrds(new KubeClient(server));
     for (const strategy of STRATEGIES) {
       for (const n of SIZES) {
         const stack = await engine.stack(`scale-${strategy}-${n}`, scaleStackConfig(strategy, n, `scale-${strategy.toLowerCase()}-${n}`));

@@ -7,6 +7,7 @@ import { StackConfig } from "./config/schema";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
+import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
@@ -113,6 +114,7 @@ export class LlmServing extends pulumi.ComponentResource {
     const strategy = strategies[config.storage.strategy];
     const shared = strategy.createShared({ config, cluster: stackCluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
 
+    const served: ObservabilityArgs["models"] = [];
     for (const [index, model] of config.models.entries()) {
       const cluster = modelCluster(stackCluster, model);
       const engine = engines[model.engine];
@@ -165,7 +167,12 @@ export class LlmServing extends pulumi.ComponentResource {
           mirrored: false,
         };
       }
-      const server = new ModelServer(model.name, { model, engine, plan, cluster, hfTokenSecret }, child);
+      const server = new ModelServer(
+        model.name,
+        { model, engine, plan, cluster, hfTokenSecret, metrics: config.observability.prometheus.enabled },
+        child,
+      );
+      served.push({ model, engine, cluster });
       // With skipAwait nothing waits for Ready, so the check would race the rollout.
       if (!config.kubernetes.skipAwait) {
         smokeCheckJob(
@@ -198,6 +205,10 @@ export class LlmServing extends pulumi.ComponentResource {
         coldStartSeconds: server.startup.coldStartSeconds,
         warmStartSeconds: server.startup.warmStartSeconds,
       };
+    }
+
+    if (config.observability.prometheus.enabled) {
+      new Observability("observability", { settings: config.observability, cluster: stackCluster, models: served }, child);
     }
 
     this.namespace = namespace;

@@ -256,12 +256,38 @@ const model = z.strictObject({
   gpuResource: gpuResource.optional(),
 });
 
+const labelMap = z.record(z.string(), z.string());
+
+const observability = z.strictObject({
+  prometheus: z
+    .strictObject({
+      /** A PodMonitor per model (Prometheus Operator) scraping the engine's /metrics. */
+      enabled: z.boolean().default(false),
+      /** Labels your Prometheus' podMonitorSelector matches, e.g. { release: kube-prometheus-stack }. */
+      labels: labelMap.default({}),
+      interval: z
+        .string()
+        .regex(/^[0-9]+(s|m)$/, { error: "must be a Prometheus duration such as 15s or 1m" })
+        .default("15s"),
+    })
+    .prefault({}),
+  grafana: z
+    .strictObject({
+      /** A dashboard ConfigMap for Grafana's sidecar (with prometheus.enabled). */
+      dashboard: z.boolean().default(true),
+      /** The label the sidecar watches (kube-prometheus-stack: grafana_dashboard=1). */
+      labels: labelMap.default({ grafana_dashboard: "1" }),
+    })
+    .prefault({}),
+});
+
 export const stackConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS),
   kubernetes: kubernetes.default({ namespace: "llm", createNamespace: true, skipAwait: false, gpuResource: "nvidia.com/gpu" }),
   objectStore,
   storage,
   models: z.array(model).min(1, { error: "must list at least one model" }),
+  observability: observability.prefault({}),
   /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
   hfToken: z.string().optional(),
   juicefsRedisUrl: z.string().optional(),
@@ -282,6 +308,7 @@ export type LonghornConfig = z.output<typeof longhorn>;
 export type FluidConfig = z.output<typeof fluid>;
 export type JuiceFsConfig = z.output<typeof juicefs>;
 export type S3StreamingConfig = z.output<typeof s3Streaming>;
+export type ObservabilityConfig = z.output<typeof observability>;
 
 /** The parsed config minus the secrets, which travel as Pulumi Outputs. */
 export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl">;

@@ -16,6 +16,8 @@ export type EngineModelSource =
 export interface EngineLaunchArgs {
   readonly model: ModelConfig;
   readonly source: EngineModelSource;
+  /** Whether Prometheus scrapes the server (SGLang only exports metrics when asked). */
+  readonly metrics?: boolean;
   /** Writable directory for the HiCache `file` L3 backend, when the model uses it. */
   readonly kvCacheDir?: string;
 }
@@ -27,6 +29,21 @@ export interface EngineLaunch {
   readonly env: k8s.types.input.core.v1.EnvVar[];
 }
 
+/** Prometheus metrics of the pinned engine version, on the API port (`path`). */
+export interface EngineMetrics {
+  readonly path: string;
+  /** Requests being decoded (gauge). */
+  readonly running: string;
+  /** Requests waiting for a slot: the queue depth autoscaling follows (gauge). */
+  readonly waiting: string;
+  /** Time to first token (histogram; `_bucket` series). */
+  readonly ttftSeconds: string;
+  /** Generated tokens (counter). */
+  readonly generationTokens: string;
+  /** KV-cache usage, 0..1 (gauge). */
+  readonly kvCacheUsage: string;
+}
+
 export interface InferenceEngine {
   readonly name: EngineName;
   /** Pinned image; the README lists the version whose flags we follow. */
@@ -35,6 +52,7 @@ export interface InferenceEngine {
   readonly healthPath: string;
   /** Seconds after the weights are read until /health answers (CUDA graphs, compile, warm-up). */
   readonly warmupSeconds: number;
+  readonly metrics: EngineMetrics;
   /** Engine-specific config rules (paths relative to the model). */
   validate(model: ModelConfig): ConfigIssue[];
   launch(args: EngineLaunchArgs): EngineLaunch;

@@ -20,7 +20,7 @@ export function hicacheArgs(model: ModelConfig): string[] {
   return args;
 }
 
-export function sglangArgs({ model, source }: EngineLaunchArgs): EngineLaunch["args"] {
+export function sglangArgs({ model, source, metrics }: EngineLaunchArgs): EngineLaunch["args"] {
   const args: EngineLaunch["args"] = ["-m", "sglang.launch_server", "--model-path"];
   if (source.kind === "path") args.push(source.path);
   else if (source.kind === "s3") args.push(source.uri);
@@ -33,6 +33,7 @@ export function sglangArgs({ model, source }: EngineLaunchArgs): EngineLaunch["a
     if (source.memoryLimitBytes !== undefined) extra.memory_limit = source.memoryLimitBytes;
     args.push("--load-format", "runai_streamer", "--model-loader-extra-config", JSON.stringify(extra));
   }
+  if (metrics) args.push("--enable-metrics");
   return [...args, ...hicacheArgs(model), ...model.extraArgs];
 }
 
@@ -42,6 +43,15 @@ export const sglangEngine: InferenceEngine = {
   port: 30000,
   healthPath: "/health",
   warmupSeconds: 90,
+  // sglang/srt/metrics/collector.py (0.5.23); served on the API port with --enable-metrics.
+  metrics: {
+    path: "/metrics",
+    running: "sglang:num_running_reqs",
+    waiting: "sglang:num_queue_reqs",
+    ttftSeconds: "sglang:time_to_first_token_seconds",
+    generationTokens: "sglang:generation_tokens_total",
+    kvCacheUsage: "sglang:token_usage",
+  },
   validate(model) {
     const h = model.sglang?.hicache;
     const issues: ConfigIssue[] = [];

@@ -28,6 +28,16 @@ export const vllmEngine: InferenceEngine = {
   port: 8000,
   healthPath: "/health",
   warmupSeconds: 120,
+  // vllm/v1/metrics/loggers.py (0.33.0): always served on the API port. The counter
+  // vllm:generation_tokens is exported with the _total suffix.
+  metrics: {
+    path: "/metrics",
+    running: "vllm:num_requests_running",
+    waiting: "vllm:num_requests_waiting",
+    ttftSeconds: "vllm:time_to_first_token_seconds",
+    generationTokens: "vllm:generation_tokens_total",
+    kvCacheUsage: "vllm:kv_cache_usage_perc",
+  },
   validate: () => [],
   launch: (args) => ({
     command: ["vllm", "serve"],

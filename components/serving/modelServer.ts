@@ -27,6 +27,8 @@ export interface ModelServerArgs {
   readonly cluster: ClusterContext;
   /** Secret holding HF_TOKEN, referenced only when the engine downloads from the Hub. */
   readonly hfTokenSecret?: pulumi.Input<string>;
+  /** Whether Prometheus scrapes this server (`observability.prometheus.enabled`). Default: false. */
+  readonly metrics?: boolean;
 }
 
 /** Roll without a spare GPU: Recreate for one replica or a pinned node, else one at a time. */
@@ -42,7 +44,7 @@ export function podSpec(
 ): k8s.types.input.core.v1.PodSpec {
   const { model, engine, plan, cluster } = args;
   const kube = cluster.kubernetes;
-  const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath });
+  const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath, metrics: args.metrics });
   const health = { httpGet: { path: engine.healthPath, port: "http" }, timeoutSeconds: 5 };
   const cacheGiB = plan.source.kind === "huggingFace" ? Math.ceil(model.sizeGiB * 1.2) + 10 : 20;
   const hfToken =

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { runProgram, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
-import { installFluidCrds } from "./crds";
+import { installCrds } from "./crds";
 import { KubeClient, KubeObject } from "./kubeClient";
 import { DesiredObject, desiredObjects, objectKey } from "./manifests";
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   if (!bin) throw new Error("no toolchain: run `bash scripts/toolchain.sh cluster` first");
   server = await startApiServer(bin);
   kube = new KubeClient(server);
-  await installFluidCrds(kube);
+  await installCrds(kube);
 }, 180_000);
 
 afterAll(async () => {
@@ -44,6 +44,8 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
     },
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy },
+    // Metrics on: the PodMonitors are schema-checked against the Prometheus Operator's CRD.
+    observability: { prometheus: { enabled: true, labels: { release: "kube-prometheus-stack" } } },
     models: [
       { name: "a", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: REV_A, engine, sizeGiB: 1 },
       { name: "b", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: revisionB, engine, sizeGiB: 16 },

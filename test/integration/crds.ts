@@ -11,12 +11,13 @@ import { KubeClient, KubeObject } from "./kubeClient";
  */
 export const FLUID_MODULE = "github.com/fluid-cloudnative/fluid@v1.0.0";
 const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntimes.yaml", "data.fluid.io_dataloads.yaml"];
+/** The Prometheus Operator whose PodMonitor CRD the API server gets (its module ships the CRDs). */
+export const PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
 
-function fluidCrds(): KubeObject[] {
-  const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", FLUID_MODULE], { encoding: "utf8" })) as { Dir: string };
-  return FLUID_CRDS.flatMap((file) =>
-    parseAllDocuments(readFileSync(join(info.Dir, "config", "crd", "bases", file), "utf8")).map((d) => d.toJS() as KubeObject),
-  );
+/** CRDs read from a Go module: `files` under `dir` of the module's source. */
+function moduleCrds(module: string, dir: string, files: string[]): KubeObject[] {
+  const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", module], { encoding: "utf8" })) as { Dir: string };
+  return files.flatMap((file) => parseAllDocuments(readFileSync(join(info.Dir, dir, file), "utf8")).map((d) => d.toJS() as KubeObject));
 }
 
 async function waitEstablished(kube: KubeClient, crd: KubeObject): Promise<void> {
@@ -28,9 +29,13 @@ async function waitEstablished(kube: KubeClient, crd: KubeObject): Promise<void>
   throw new Error(`CRD ${crd.metadata.name} was never established`);
 }
 
-/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs and waits until they are served. */
-export async function installFluidCrds(kube: KubeClient): Promise<void> {
-  for (const crd of fluidCrds()) {
+/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs and the Prometheus Operator's PodMonitor, and waits until they are served. */
+export async function installCrds(kube: KubeClient): Promise<void> {
+  const crds = [
+    ...moduleCrds(FLUID_MODULE, "config/crd/bases", FLUID_CRDS),
+    ...moduleCrds(PROMETHEUS_OPERATOR_MODULE, "example/prometheus-operator-crd", ["monitoring.coreos.com_podmonitors.yaml"]),
+  ];
+  for (const crd of crds) {
     await kube.apply(crd);
     await waitEstablished(kube, crd);
   }

@@ -13,7 +13,7 @@ import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { renderedManifests } from "../../scripts/localTools";
 import { stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
-import { installFluidCrds } from "./crds";
+import { installCrds } from "./crds";
 import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
 import { KubeClient, KubeObject } from "./kubeClient";
 
@@ -35,7 +35,7 @@ beforeAll(async () => {
   engineBin();
   server = await startApiServer(bin, { controllers: true });
   kube = new KubeClient(server);
-  await installFluidCrds(kube);
+  await installCrds(kube);
   engine = await startEngine(server);
 }, 240_000);
 

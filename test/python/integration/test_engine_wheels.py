@@ -1,0 +1,67 @@
+"""The metric names the dashboard and the PodMonitors rely on, checked against the sources of the
+engines' pinned wheels from PyPI (vllm and sglang at the versions of the default images), cached
+outside the repo by version. SGLang's --enable-metrics is a field of its server args there."""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+CACHE = pathlib.Path(os.environ.get("LLM_SERVING_CACHE", pathlib.Path.home() / ".cache" / "llm-serving")) / "wheels"
+
+
+@pytest.fixture(scope="module")
+def facts():
+    run = subprocess.run(
+        [str(REPO / "node_modules" / ".bin" / "tsx"), "test/python/render_engine_facts.ts"], cwd=REPO, check=True, capture_output=True, text=True
+    )
+    return json.loads(run.stdout)
+
+
+def wheel_sources(package, version):
+    """The .py sources of package==version's wheel, downloaded once into the cache."""
+    target = CACHE / f"{package}-{version}"
+    if not list(target.glob("*.whl")):
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.11",
+                "-d",
+                target,
+                f"{package}=={version}",
+            ],
+            check=True,
+            timeout=600,
+        )
+    with zipfile.ZipFile(next(target.glob("*.whl"))) as whl:
+        return "\n".join(whl.read(n).decode(errors="replace") for n in whl.namelist() if n.endswith(".py"))
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_every_metric_name_is_one_the_pinned_engine_exports(facts, engine):
+    sources = wheel_sources(engine, facts[engine]["version"])
+    for role, name in facts[engine]["metrics"].items():
+        if role == "path":
+            continue
+        # prometheus_client appends _total to counters: vllm declares "vllm:generation_tokens".
+        declared = name.removesuffix("_total") if engine == "vllm" else name
+        assert re.search(rf'["\']{re.escape(declared)}["\']', sources), f"{engine} {facts[engine]['version']} declares no metric {declared} ({role})"
+
+
+def test_sglang_has_the_enable_metrics_flag(facts):
+    sources = wheel_sources("sglang", facts["sglang"]["version"])
+    assert re.search(r"^\s*enable_metrics: A\[bool,", sources, re.MULTILINE), "sglang's server args have no enable_metrics field"

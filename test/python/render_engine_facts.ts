@@ -1,0 +1,7 @@
+/** Prints, per engine, its pinned version (from the default image) and the metric names the program uses, as JSON. */
+import { engines } from "../../components/engines/registry";
+
+const facts = Object.fromEntries(
+  Object.values(engines).map((e) => [e.name, { version: e.defaultImage.split(":v")[1], metrics: e.metrics }]),
+);
+process.stdout.write(JSON.stringify(facts));
