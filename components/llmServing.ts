@@ -11,6 +11,7 @@ import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
+import { scaledObject } from "./serving/autoscaling";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
 import { smokeCheckJob } from "./serving/smokeCheck";
 import { strategies } from "./storage/registry";
@@ -173,6 +174,21 @@ export class LlmServing extends pulumi.ComponentResource {
         child,
       );
       served.push({ model, engine, cluster });
+      const prometheus = config.observability.prometheus;
+      if (model.autoscaling && prometheus.serverAddress) {
+        scaledObject(
+          `${model.name}-autoscaling`,
+          {
+            model,
+            engine,
+            cluster,
+            serverAddress: prometheus.serverAddress,
+            workloadKind: server.workloadKind,
+            startupBudgetSeconds: server.startup.budgetSeconds,
+          },
+          { parent: server, dependsOn: [server.workload] },
+        );
+      }
       // With skipAwait nothing waits for Ready, so the check would race the rollout.
       if (!config.kubernetes.skipAwait) {
         smokeCheckJob(

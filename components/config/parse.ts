@@ -128,6 +128,34 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
           : `found ${describe(m.memory)} but the server needs ${needs}; expected at least ${minimumMemoryGiB(m)}Gi`,
       });
     }
+    if (m.autoscaling) {
+      const { minReplicas, maxReplicas, metric, target } = m.autoscaling;
+      if (minReplicas > maxReplicas) {
+        issues.push({
+          path: ["models", i, "autoscaling", "minReplicas"],
+          message: `found ${minReplicas}; expected at most maxReplicas (${maxReplicas})`,
+        });
+      }
+      if (metric === "kvCacheUsage" && target > 1) {
+        issues.push({
+          path: ["models", i, "autoscaling", "target"],
+          message: `found ${target}; kvCacheUsage is a fraction, expected a value in (0, 1] such as 0.8`,
+        });
+      }
+      if (m.replicas !== 1) {
+        issues.push({
+          path: ["models", i, "replicas"],
+          message: `found ${m.replicas}; with autoscaling the replica count is KEDA's, between autoscaling.minReplicas and maxReplicas: remove replicas`,
+        });
+      }
+      const prometheus = config.observability.prometheus;
+      if (!prometheus.enabled || !prometheus.serverAddress) {
+        issues.push({
+          path: ["models", i, "autoscaling"],
+          message: `scales on the engine's Prometheus metrics: set observability.prometheus.enabled: true and observability.prometheus.serverAddress (found enabled: ${prometheus.enabled}, serverAddress: ${prometheus.serverAddress ?? "unset"})`,
+        });
+      }
+    }
     if (m.startup.bandwidthMiBps !== undefined && m.startup.budgetSeconds !== undefined) {
       issues.push({
         path: ["models", i, "startup"],

@@ -217,6 +217,17 @@ const hicache = z.strictObject({
   extraConfig: z.record(z.string(), z.unknown()).optional(),
 });
 
+export const AUTOSCALING_METRICS = ["waiting", "running", "kvCacheUsage"] as const;
+
+const autoscaling = z.strictObject({
+  minReplicas: z.number().int().min(1).max(64).default(1),
+  maxReplicas: z.number().int().min(1).max(64),
+  /** waiting: queue depth per replica (default); running: requests per replica; kvCacheUsage: mean 0..1. */
+  metric: z.enum(AUTOSCALING_METRICS).default("waiting"),
+  /** The value per replica (waiting, running) or the mean (kvCacheUsage) KEDA keeps the model at. */
+  target: z.number().positive(),
+});
+
 const model = z.strictObject({
   name: dnsLabel(40),
   huggingFace: z.string().regex(HF_REPO, { error: "must be a Hugging Face repo id such as Qwen/Qwen2.5-7B-Instruct" }),
@@ -254,6 +265,8 @@ const model = z.strictObject({
   priorityClassName: priorityClassName.optional(),
   runtimeClassName: z.string().min(1).optional(),
   gpuResource: gpuResource.optional(),
+  /** A KEDA ScaledObject on the engine's own metrics (needs observability.prometheus). */
+  autoscaling: autoscaling.optional(),
 });
 
 const labelMap = z.record(z.string(), z.string());
@@ -269,6 +282,13 @@ const observability = z.strictObject({
         .string()
         .regex(/^[0-9]+(s|m)$/, { error: "must be a Prometheus duration such as 15s or 1m" })
         .default("15s"),
+      /** The Prometheus KEDA queries for models[].autoscaling, e.g. http://prometheus-operated.monitoring.svc:9090. */
+      serverAddress: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+(:[0-9]+)?(\/\S*)?$/, {
+          error: "must be an http(s) URL such as http://prometheus-operated.monitoring.svc:9090",
+        })
+        .optional(),
     })
     .prefault({}),
   grafana: z

@@ -31,9 +31,19 @@ export interface ModelServerArgs {
   readonly metrics?: boolean;
 }
 
+/** The replicas a model starts with: KEDA's minimum when it autoscales. */
+export function initialReplicas(model: ModelConfig): number {
+  return model.autoscaling?.minReplicas ?? model.replicas;
+}
+
+/** The most replicas a model can have (spread, PDB and roll strategy follow it). */
+export function maxReplicas(model: ModelConfig): number {
+  return model.autoscaling?.maxReplicas ?? model.replicas;
+}
+
 /** Roll without a spare GPU: Recreate for one replica or a pinned node, else one at a time. */
 export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s.types.input.apps.v1.DeploymentStrategy {
-  if (model.replicas === 1 || !spreadable) return { type: "Recreate" };
+  if (maxReplicas(model) === 1 || !spreadable) return { type: "Recreate" };
   return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
 }
 
@@ -61,7 +71,7 @@ export function podSpec(
     ...(kube.priorityClassName ? { priorityClassName: kube.priorityClassName } : {}),
     ...placement(kube, plan.nodeSelector),
     ...(plan.affinity ? { affinity: plan.affinity } : {}),
-    ...(model.replicas > 1 && plan.spreadable
+    ...(maxReplicas(model) > 1 && plan.spreadable
       ? {
           topologySpreadConstraints: [
             {
@@ -152,7 +162,13 @@ export class ModelServer extends pulumi.ComponentResource {
       spec: podSpec(args, this.startup, serviceAccount.metadata.name),
     };
     const timeout = `${Math.ceil(this.startup.awaitSeconds / 60)}m`;
-    const workloadOpts = { parent: this, dependsOn: plan.dependsOn, customTimeouts: { create: timeout, update: timeout } };
+    const workloadOpts = {
+      parent: this,
+      dependsOn: plan.dependsOn,
+      customTimeouts: { create: timeout, update: timeout },
+      // With autoscaling the replica count is the HPA's: an `up` never resets it.
+      ...(model.autoscaling ? { ignoreChanges: ["spec.replicas"] } : {}),
+    };
     const metadata = { name: model.name, namespace: ns, labels: appLabels, annotations: cluster.workloadAnnotations };
     if (plan.volumeClaimTemplates.length > 0) {
       this.workloadKind = "StatefulSet";
@@ -162,7 +178,7 @@ export class ModelServer extends pulumi.ComponentResource {
           metadata,
           spec: {
             serviceName: service.metadata.name,
-            replicas: model.replicas,
+            replicas: initialReplicas(model),
             selector: { matchLabels: selector },
             podManagementPolicy: "Parallel",
             // Per-pod weight caches survive the serving layer's deletion and scale-down.
@@ -180,7 +196,7 @@ export class ModelServer extends pulumi.ComponentResource {
         {
           metadata,
           spec: {
-            replicas: model.replicas,
+            replicas: initialReplicas(model),
             selector: { matchLabels: selector },
             strategy: deploymentStrategy(model, plan.spreadable),
             progressDeadlineSeconds: Math.max(600, this.startup.awaitSeconds),
@@ -190,7 +206,7 @@ export class ModelServer extends pulumi.ComponentResource {
         workloadOpts,
       );
     }
-    if (model.replicas > 1) {
+    if (maxReplicas(model) > 1) {
       new k8s.policy.v1.PodDisruptionBudget(
         `${name}-pdb`,
         {

@@ -15,6 +15,7 @@ import {
   nodeLocalKvCache,
   nodeLocalKvCacheIssues,
   StorageStrategy,
+  unspreadableAutoscalingIssues,
 } from "./strategy";
 
 export function fluidSettings(config: StackConfig): FluidConfig {
@@ -216,6 +217,7 @@ export const fluidStrategy: StorageStrategy<FluidShared> = {
   validate(config) {
     const settings = fluidSettings(config);
     const issues: ConfigIssue[] = nodeLocalKvCacheIssues(config);
+    if (settings.replicas <= 1) issues.push(...unspreadableAutoscalingIssues(config, "storage.fluid.replicas is 1: one cache worker node"));
     const namespace = config.kubernetes.namespace;
     if (namespace.length > FLUID_NAMESPACE_MAX) {
       issues.push({

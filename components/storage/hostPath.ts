@@ -13,6 +13,7 @@ import {
   nodeLocalKvCacheIssues,
   preloadJob,
   StorageStrategy,
+  unspreadableAutoscalingIssues,
   waitForVerifiedContainer,
 } from "./strategy";
 
@@ -68,7 +69,10 @@ export const hostPathStrategy: StorageStrategy<HostPathConfig> = {
   name: "hostPath",
   validate(config) {
     const settings = hostPathSettings(config);
-    const issues: ConfigIssue[] = nodeLocalKvCacheIssues(config);
+    const issues: ConfigIssue[] = [
+      ...nodeLocalKvCacheIssues(config),
+      ...unspreadableAutoscalingIssues(config, "the weights live on one node"),
+    ];
     const pinned = hostPathNodeSelector(settings);
     config.models.forEach((m, i) => {
       for (const [key, value] of Object.entries(m.nodeSelector ?? {})) {

@@ -15,6 +15,7 @@ import {
   preloadContainers,
   pruneRevisionsContainer,
   StorageStrategy,
+  unspreadableAutoscalingIssues,
 } from "./strategy";
 
 export function localPathSettings(config: StackConfig): LocalPathConfig {
@@ -68,7 +69,7 @@ export class LocalPathModelCache extends ModelCache {
 export const localPathStrategy: StorageStrategy<LocalPathConfig> = {
   name: "localPath",
   validate(config) {
-    const issues: ConfigIssue[] = [];
+    const issues: ConfigIssue[] = unspreadableAutoscalingIssues(config, "each pod downloads into its own ReadWriteOnce claim");
     config.models.forEach((m, i) => {
       if (m.replicas > 1) {
         issues.push({

@@ -323,6 +323,20 @@ export function nodeLocalKvCache(model: ModelConfig): ModelCachePlan["kvCache"] 
   return { volume: { name: "kv-cache", emptyDir: { sizeLimit: `${sizeGiB}Gi` } }, mountPath: KV_CACHE_MOUNT, shared: false };
 }
 
+/** Refuses models[].autoscaling where the strategy cannot spread replicas (`why` says what holds them). */
+export function unspreadableAutoscalingIssues(config: StackConfig, why: string): ConfigIssue[] {
+  return config.models.flatMap((m, i) =>
+    m.autoscaling
+      ? [
+          {
+            path: ["models", i, "autoscaling"],
+            message: `storage.strategy ${JSON.stringify(config.storage.strategy)} cannot spread replicas (${why}); use longhorn, juicefs, s3Streaming or fluid with storage.fluid.replicas > 1`,
+          },
+        ]
+      : [],
+  );
+}
+
 /** Refuses a node-local HiCache `file` backend for models with replicas > 1. */
 export function nodeLocalKvCacheIssues(config: StackConfig): ConfigIssue[] {
   return config.models.flatMap((m, i) =>

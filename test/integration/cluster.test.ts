@@ -13,6 +13,7 @@ import { KubeClient, KubeObject } from "./kubeClient";
 import { DesiredObject, desiredObjects, objectKey } from "./manifests";
 
 const REV_A = "7ae557604adf67be50417f59c2c2f167def9a775";
+const SPREADABLE = ["longhorn", "juicefs", "s3Streaming"];
 const REV_B1 = "a09a35458c702b33eeacc393d103063234e8bc28";
 const REV_B2 = "bb46c15ee4bb56c5b63245ef50fd7637234d6f75";
 
@@ -45,10 +46,24 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy },
     // Metrics on: the PodMonitors are schema-checked against the Prometheus Operator's CRD.
-    observability: { prometheus: { enabled: true, labels: { release: "kube-prometheus-stack" } } },
+    observability: {
+      prometheus: {
+        enabled: true,
+        labels: { release: "kube-prometheus-stack" },
+        serverAddress: "http://prometheus-operated.monitoring.svc:9090",
+      },
+    },
     models: [
       { name: "a", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: REV_A, engine, sizeGiB: 1 },
-      { name: "b", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: revisionB, engine, sizeGiB: 16 },
+      {
+        name: "b",
+        huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+        revision: revisionB,
+        engine,
+        sizeGiB: 16,
+        // A KEDA ScaledObject wherever the strategy can spread replicas, schema-checked.
+        ...(SPREADABLE.includes(strategy) ? { autoscaling: { maxReplicas: 3, target: 4 } } : {}),
+      },
     ],
   };
 }

@@ -14,6 +14,9 @@ const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntime
 /** The Prometheus Operator whose PodMonitor CRD the API server gets (its module ships the CRDs). */
 export const PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
 
+/** KEDA, whose ScaledObject CRD the API server gets. */
+export const KEDA_MODULE = "github.com/kedacore/keda/v2@v2.21.0";
+
 /** CRDs read from a Go module: `files` under `dir` of the module's source. */
 function moduleCrds(module: string, dir: string, files: string[]): KubeObject[] {
   const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", module], { encoding: "utf8" })) as { Dir: string };
@@ -29,11 +32,12 @@ async function waitEstablished(kube: KubeClient, crd: KubeObject): Promise<void>
   throw new Error(`CRD ${crd.metadata.name} was never established`);
 }
 
-/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs and the Prometheus Operator's PodMonitor, and waits until they are served. */
+/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs, the Prometheus Operator's PodMonitor and KEDA's ScaledObject, and waits until they are served. */
 export async function installCrds(kube: KubeClient): Promise<void> {
   const crds = [
     ...moduleCrds(FLUID_MODULE, "config/crd/bases", FLUID_CRDS),
     ...moduleCrds(PROMETHEUS_OPERATOR_MODULE, "example/prometheus-operator-crd", ["monitoring.coreos.com_podmonitors.yaml"]),
+    ...moduleCrds(KEDA_MODULE, "config/crd/bases", ["keda.sh_scaledobjects.yaml"]),
   ];
   for (const crd of crds) {
     await kube.apply(crd);
