@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
+import { API_KEY_SECRET_KEY } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
@@ -25,6 +26,10 @@ export interface LlmServingArgs {
   readonly hfToken?: pulumi.Output<string>;
   /** External JuiceFS metadata URL (secret). Default: none (in-cluster Redis). */
   readonly juicefsRedisUrl?: pulumi.Output<string>;
+  /** The API key every model server requires (secret). Default: none, open endpoints. */
+  readonly apiKey?: pulumi.Output<string>;
+  /** Per-model API keys (a secret map model name → key), overriding `apiKey`. Default: none. */
+  readonly apiKeys?: pulumi.Output<Record<string, string>>;
 }
 
 /** Per-model outputs. */
@@ -37,6 +42,8 @@ export interface ModelEndpoint {
   readonly startupBudgetSeconds: number;
   readonly coldStartSeconds: number;
   readonly warmStartSeconds: number;
+  /** How to authenticate: "none", or where the Bearer token is (the key itself is never an output). */
+  readonly authorization: pulumi.Output<string> | string;
 }
 
 export interface CatalogEntry {
@@ -168,9 +175,10 @@ export class LlmServing extends pulumi.ComponentResource {
           mirrored: false,
         };
       }
+      const apiKeySecret = config.authenticatedModels.includes(model.name) ? this.apiKeySecret(model.name, args, namespace) : undefined;
       const server = new ModelServer(
         model.name,
-        { model, engine, plan, cluster, hfTokenSecret, metrics: config.observability.prometheus.enabled },
+        { model, engine, plan, cluster, hfTokenSecret, metrics: config.observability.prometheus.enabled, apiKeySecret },
         child,
       );
       served.push({ model, engine, cluster });
@@ -193,7 +201,7 @@ export class LlmServing extends pulumi.ComponentResource {
       if (!config.kubernetes.skipAwait) {
         smokeCheckJob(
           `${model.name}-smoke-check`,
-          { model, cluster, baseUrl: server.baseUrl },
+          { model, cluster, baseUrl: server.baseUrl, apiKeySecret },
           { parent: server, dependsOn: [server.workload] },
         );
       }
@@ -220,6 +228,9 @@ export class LlmServing extends pulumi.ComponentResource {
         startupBudgetSeconds: server.startup.budgetSeconds,
         coldStartSeconds: server.startup.coldStartSeconds,
         warmStartSeconds: server.startup.warmStartSeconds,
+        authorization: apiKeySecret
+          ? pulumi.interpolate`Authorization: Bearer $(kubectl -n ${namespace} get secret ${apiKeySecret} -o jsonpath='{.data.API_KEY}' | base64 -d)`
+          : "none",
       };
     }
 
@@ -241,5 +252,24 @@ export class LlmServing extends pulumi.ComponentResource {
       catalog: this.catalog,
       skypilot: this.skypilot,
     });
+  }
+
+  /** The Secret `<model>-api-key` (key API_KEY) holding the model's key: its own from `apiKeys`, else `apiKey`. */
+  private apiKeySecret(name: string, args: LlmServingArgs, namespace: pulumi.Input<string>): pulumi.Output<string> {
+    const own = args.apiKeys?.apply((keys) => keys[name]);
+    const key = pulumi.all([own, args.apiKey]).apply(([perModel, shared]) => {
+      const value = perModel ?? shared;
+      if (!value) throw new Error(`models ${name}: llm-serving:apiKey or llm-serving:apiKeys.${name} is not set as a secret`);
+      return value;
+    });
+    return new k8s.core.v1.Secret(
+      `${name}-api-key`,
+      {
+        metadata: { name: `${name}-api-key`, namespace, labels: labels(`${name}-api-key`, "credentials") },
+        type: "Opaque",
+        stringData: { [API_KEY_SECRET_KEY]: pulumi.secret(key) },
+      },
+      { parent: this },
+    ).metadata.name;
   }
 }

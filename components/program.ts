@@ -4,8 +4,8 @@ import { LlmServing } from "./llmServing";
 
 /** Parses the stack config once, builds the stack and returns the stack outputs. */
 export function llmServingProgram() {
-  const { config, hfToken, juicefsRedisUrl } = loadStackConfig();
-  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl });
+  const { config, hfToken, juicefsRedisUrl, apiKey, apiKeys } = loadStackConfig();
+  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl, apiKey, apiKeys });
   return {
     namespace: serving.namespace,
     bucket: serving.bucket,

@@ -95,8 +95,8 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
   const root = new pulumi.ComponentResource("test:index:Root", "root", {}, { transformations: [record] });
   keys.set(root, "test:index:Root::root");
 
-  const { config, hfToken, juicefsRedisUrl } = loadStackConfig();
-  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl }, { parent: root });
+  const { config, hfToken, juicefsRedisUrl, apiKey, apiKeys } = loadStackConfig();
+  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl, apiKey, apiKeys }, { parent: root });
   await new Promise<void>((resolve) => pulumi.all([serving.urn, serving.bucket, serving.endpoint]).apply(() => resolve()));
   // Registrations finish asynchronously; wait until every outstanding RPC has settled.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

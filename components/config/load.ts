@@ -11,6 +11,9 @@ export interface LoadedConfig {
   readonly hfToken?: pulumi.Output<string>;
   /** External JuiceFS metadata URL (redis://...), when storage.juicefs.redis.mode is external. */
   readonly juicefsRedisUrl?: pulumi.Output<string>;
+  /** The API key of every model server, and per-model keys overriding it. */
+  readonly apiKey?: pulumi.Output<string>;
+  readonly apiKeys?: pulumi.Output<Record<string, string>>;
 }
 
 /** Collects the raw namespace as one object; structured values arrive as JSON strings. */
@@ -37,5 +40,7 @@ export function loadStackConfig(): LoadedConfig {
     config,
     hfToken: pulumiConfig.getSecret("hfToken"),
     juicefsRedisUrl: pulumiConfig.getSecret("juicefsRedisUrl"),
+    apiKey: pulumiConfig.getSecret("apiKey"),
+    apiKeys: pulumiConfig.getSecretObject<Record<string, string>>("apiKeys"),
   };
 }

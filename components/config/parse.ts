@@ -13,17 +13,31 @@ import { stackConfigSchema, StackConfig } from "./schema";
 const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
 const PINNED_ENVIRONMENTS: readonly string[] = ["prod"];
 const COMMIT = /^[0-9a-f]{40}$/;
+const API_KEY_MIN_LENGTH = 16;
 
 /** Flags that llm-serving sets itself; overriding them in extraArgs would break probes or routing. */
-const MANAGED_FLAGS = ["--host", "--port", "--served-model-name", "--model", "--model-path", "--tensor-parallel-size", "--tp-size", "--tp"];
+const MANAGED_FLAGS = [
+  "--host",
+  "--port",
+  "--served-model-name",
+  "--model",
+  "--model-path",
+  "--tensor-parallel-size",
+  "--tp-size",
+  "--tp",
+  // A key on the command line would be a literal in the pod spec and the state: use llm-serving:apiKey.
+  "--api-key",
+];
 
 export function parseStackConfig(raw: unknown): StackConfig {
   const result = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     throw new ConfigError(result.error.issues.flatMap((issue) => fromZod(issue, raw)));
   }
-  const { hfToken: _hf, juicefsRedisUrl: _redis, ...config } = result.data;
-  const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined)];
+  const { hfToken: _hf, juicefsRedisUrl: _redis, apiKey, apiKeys, ...parsed } = result.data;
+  const authenticatedModels = parsed.models.map((m) => m.name).filter((name) => apiKey !== undefined || apiKeys?.[name] !== undefined);
+  const config: StackConfig = { ...parsed, authenticatedModels };
+  const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined), ...apiKeyIssues(config, apiKey, apiKeys)];
   issues.push(...strategies[config.storage.strategy].validate(config));
   for (const [i, m] of config.models.entries()) {
     issues.push(...engines[m.engine].validate(m).map((issue) => ({ ...issue, path: ["models", i, ...issue.path] })));
@@ -114,7 +128,10 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       if (MANAGED_FLAGS.includes(flag)) {
         issues.push({
           path: ["models", i, "extraArgs", j],
-          message: `found ${describe(arg)}; ${flag} is set by llm-serving (use the model's own keys: name, gpus, ...)`,
+          message:
+            flag === "--api-key"
+              ? "found --api-key (value not shown); a key on the command line is a literal in the pod spec and the state: set llm-serving:apiKey or llm-serving:apiKeys as a secret"
+              : `found ${describe(arg)}; ${flag} is set by llm-serving (use the model's own keys: name, gpus, ...)`,
         });
       }
     });
@@ -163,6 +180,31 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       });
     }
   });
+  return issues;
+}
+
+/** The API keys' rules; messages never include a key's value. */
+function apiKeyIssues(config: StackConfig, apiKey: string | undefined, apiKeys: Record<string, string> | undefined): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const short = (value: string) => value.length < API_KEY_MIN_LENGTH;
+  const hint = "set it with `pulumi config set --secret`; e.g. `openssl rand -hex 24`";
+  if (apiKey !== undefined && short(apiKey)) {
+    issues.push({ path: ["apiKey"], message: `must be at least ${API_KEY_MIN_LENGTH} characters (found ${apiKey.length}); ${hint}` });
+  }
+  const names = config.models.map((m) => m.name);
+  for (const [name, value] of Object.entries(apiKeys ?? {})) {
+    if (!names.includes(name)) {
+      issues.push({
+        path: ["apiKeys", name],
+        message: `names no model; expected one of ${names.map((n) => JSON.stringify(n)).join(", ")}`,
+      });
+    } else if (short(value)) {
+      issues.push({
+        path: ["apiKeys", name],
+        message: `must be at least ${API_KEY_MIN_LENGTH} characters (found ${value.length}); ${hint}`,
+      });
+    }
+  }
   return issues;
 }
 

@@ -311,6 +311,9 @@ export const stackConfigSchema = z.strictObject({
   /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
   hfToken: z.string().optional(),
   juicefsRedisUrl: z.string().optional(),
+  /** The API key every model server requires (secret); `apiKeys` (a secret map model → key) overrides it per model. */
+  apiKey: z.string().optional(),
+  apiKeys: z.record(z.string(), z.string()).optional(),
 });
 
 type Parsed = z.output<typeof stackConfigSchema>;
@@ -330,8 +333,11 @@ export type JuiceFsConfig = z.output<typeof juicefs>;
 export type S3StreamingConfig = z.output<typeof s3Streaming>;
 export type ObservabilityConfig = z.output<typeof observability>;
 
-/** The parsed config minus the secrets, which travel as Pulumi Outputs. */
-export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl">;
+/** The parsed config minus the secrets, which travel as Pulumi Outputs; only which models need a key stays. */
+export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys"> & {
+  /** The models whose servers require an API key (from `apiKey` / `apiKeys`; never the values). */
+  readonly authenticatedModels: readonly string[];
+};
 
 /** Defaults for each strategy's sub-object, so strategies always see a complete settings object. */
 export const strategyDefaults = {

@@ -53,9 +53,23 @@ export interface InferenceEngine {
   /** Seconds after the weights are read until /health answers (CUDA graphs, compile, warm-up). */
   readonly warmupSeconds: number;
   readonly metrics: EngineMetrics;
+  /**
+   * How the server requires a key held in Secret `secretName` (key API_KEY): an env var by
+   * reference, and args that expand it (`$(VAR)`) where the engine has no env form. Health and
+   * metrics paths stay open in both pinned versions (probes and Prometheus need no key).
+   */
+  apiKey(secretName: pulumi.Input<string>): { env: k8s.types.input.core.v1.EnvVar[]; args: string[] };
   /** Engine-specific config rules (paths relative to the model). */
   validate(model: ModelConfig): ConfigIssue[];
   launch(args: EngineLaunchArgs): EngineLaunch;
+}
+
+/** The key, in the Secret every authenticated model gets, that holds its API key. */
+export const API_KEY_SECRET_KEY = "API_KEY";
+
+/** An env var taking the model's API key from its Secret. */
+export function apiKeyEnv(name: string, secretName: pulumi.Input<string>): k8s.types.input.core.v1.EnvVar {
+  return { name, valueFrom: { secretKeyRef: { name: secretName, key: API_KEY_SECRET_KEY } } };
 }
 
 /** Writable cache directories so the image runs with a read-only root filesystem. */

@@ -1,5 +1,5 @@
 /** vLLM (`vllm serve <model>`, port 8000, /health). Flags follow vLLM v0.33.0. */
-import { CACHE_ROOT, cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { apiKeyEnv, CACHE_ROOT, cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
 
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
 
@@ -38,6 +38,8 @@ export const vllmEngine: InferenceEngine = {
     generationTokens: "vllm:generation_tokens_total",
     kvCacheUsage: "vllm:kv_cache_usage_perc",
   },
+  // vllm/entrypoints/serve/middleware: VLLM_API_KEY guards /v1, /v2, /inference, /cohere only.
+  apiKey: (secretName) => ({ env: [apiKeyEnv("VLLM_API_KEY", secretName)], args: [] }),
   validate: () => [],
   launch: (args) => ({
     command: ["vllm", "serve"],

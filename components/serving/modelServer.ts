@@ -29,6 +29,8 @@ export interface ModelServerArgs {
   readonly hfTokenSecret?: pulumi.Input<string>;
   /** Whether Prometheus scrapes this server (`observability.prometheus.enabled`). Default: false. */
   readonly metrics?: boolean;
+  /** The Secret holding the key the server requires (`llm-serving:apiKey[s]`). Default: none, an open endpoint. */
+  readonly apiKeySecret?: pulumi.Input<string>;
 }
 
 /** The replicas a model starts with: KEDA's minimum when it autoscales. */
@@ -63,6 +65,7 @@ export function podSpec(
       : [];
   const gpu = { [kube.gpuResource]: String(model.gpus) };
   const memory = memoryQuantity(model);
+  const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [] };
   return {
     serviceAccountName,
     automountServiceAccountToken: false,
@@ -90,9 +93,9 @@ export function podSpec(
         name: engine.name,
         image: model.image ?? engine.defaultImage,
         command: launch.command,
-        args: launch.args,
+        args: [...launch.args, ...apiKey.args],
         ports: [{ name: "http", containerPort: engine.port }],
-        env: [...launch.env, ...plan.env, ...hfToken],
+        env: [...launch.env, ...plan.env, ...hfToken, ...apiKey.env],
         resources: {
           requests: { cpu: model.cpu ?? String(2 * model.gpus), memory, ...gpu },
           limits: { memory, ...gpu },

@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
 import { ModelConfig } from "../config/schema";
+import { apiKeyEnv } from "../engines/engine";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { labels, shortHash } from "../naming";
 import { SMOKE_CHECK_PY } from "../scripts";
@@ -16,6 +17,8 @@ export interface SmokeCheckArgs {
   readonly cluster: ClusterContext;
   /** The server's OpenAI-compatible base URL, ending in `/v1`. */
   readonly baseUrl: pulumi.Input<string>;
+  /** The Secret with the server's API key, when it requires one. Default: none. */
+  readonly apiKeySecret?: pulumi.Input<string>;
 }
 
 /** The check's pod: `/v1/models` must list the model, a 1-token completion must answer. */
@@ -42,6 +45,7 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
             command: ["python3", "-c", SMOKE_CHECK_PY, args.baseUrl, args.model.name],
             resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
             securityContext: restrictedContainerSecurity(),
+            ...(args.apiKeySecret ? { env: [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] } : {}),
             // The failure (status and body) is the termination message `kubectl describe` shows.
             terminationMessagePolicy: "FallbackToLogsOnError",
           },

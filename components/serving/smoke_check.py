@@ -4,9 +4,11 @@ model name on /v1/models and answer a 1-token completion. Any other answer fails
 termination message.
 
 Usage: smoke_check.py BASE_URL MODEL_NAME   (BASE_URL ends in /v1)
+Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token).
 """
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -29,7 +31,10 @@ def fail(message):
 def call(method, url, body=None, timeout=30):
     """Returns (status, text); retries only while the Service does not accept connections yet."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if os.environ.get("SERVER_API_KEY"):
+        headers["Authorization"] = f"Bearer {os.environ['SERVER_API_KEY']}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     deadline = time.monotonic() + CONNECT_RETRY_SECONDS
     while True:
         try:

@@ -4,6 +4,7 @@ back, and otherwise fails with the status and the body."""
 
 import http.server
 import json
+import os
 import pathlib
 import socket
 import subprocess
@@ -29,8 +30,9 @@ COMPLETION = {
 }
 
 
-def serve(routes):
-    """An HTTP server on loopback: routes maps (method, path) to (status, body)."""
+def serve(routes, token=None):
+    """An HTTP server on loopback: routes maps (method, path) to (status, body); with `token`, /v1
+    answers 401 without `Authorization: Bearer <token>`, as vLLM's and SGLang's key middleware do."""
     requests = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +40,8 @@ def serve(routes):
             length = int(self.headers.get("Content-Length") or 0)
             requests.append((method, self.path, json.loads(self.rfile.read(length)) if length else None))
             status, body = routes.get((method, self.path), (404, {"detail": "Not Found"}))
+            if token and self.path.startswith("/v1") and self.headers.get("Authorization") != f"Bearer {token}":
+                status, body = 401, {"error": "Unauthorized"}
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -66,8 +70,11 @@ def engine(request):
     server.shutdown()
 
 
-def smoke(base, name="small"):
-    return subprocess.run([sys.executable, SCRIPT, base, name], check=False, capture_output=True, text=True, timeout=60)
+def smoke(base, name="small", api_key=None):
+    env = {k: v for k, v in os.environ.items() if k != "SERVER_API_KEY"}
+    if api_key:
+        env["SERVER_API_KEY"] = api_key
+    return subprocess.run([sys.executable, SCRIPT, base, name], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
 GOOD = {("GET", "/v1/models"): (200, MODELS), ("POST", "/v1/completions"): (200, COMPLETION)}
@@ -115,3 +122,16 @@ def test_no_server_fails_after_retrying(monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         smoke_check.main(f"http://127.0.0.1:{port}/v1", "small")
     assert "no answer for 1 s" in str(exit_info.value)
+
+
+def test_a_server_with_an_api_key_is_called_with_it_and_refuses_without():
+    server, _ = serve(GOOD, token="k3y-0123456789abcdef")
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        run = smoke(base, api_key="k3y-0123456789abcdef")
+        assert run.returncode == 0, run.stderr
+        refused = smoke(base)
+        assert refused.returncode == 1 and "answered 401" in refused.stderr
+        assert "k3y-0123456789abcdef" not in refused.stderr
+    finally:
+        server.shutdown()
