@@ -8,6 +8,7 @@ import { API_KEY_SECRET_KEY } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
+import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { MIRROR_DOWNLOAD_PY } from "./scripts";
 import { labels } from "./naming";
@@ -234,6 +235,9 @@ export class LlmServing extends pulumi.ComponentResource {
       };
     }
 
+    if (config.networkPolicy.enabled) {
+      new NetworkPolicies("network-policies", { config, cluster: stackCluster, models: served }, child);
+    }
     if (config.observability.prometheus.enabled) {
       new Observability("observability", { settings: config.observability, cluster: stackCluster, models: served }, child);
     }

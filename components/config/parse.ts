@@ -49,6 +49,14 @@ export function parseStackConfig(raw: unknown): StackConfig {
 function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const store = config.objectStore;
+  const np = config.networkPolicy;
+  if (np.enabled && !np.clientPodLabels && !np.clientNamespaceLabels) {
+    issues.push({
+      path: ["networkPolicy"],
+      message:
+        "enabled admits no client: set clientPodLabels (pods of the serving namespace) and/or clientNamespaceLabels (namespaces) that may call the models",
+    });
+  }
   for (const provider of ["r2", "s3", "minio"] as const) {
     if (store.provider === provider) continue;
     if (store[provider] !== undefined) {

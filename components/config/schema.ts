@@ -301,6 +301,17 @@ const observability = z.strictObject({
     .prefault({}),
 });
 
+const networkPolicy = z.strictObject({
+  /** NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs. */
+  enabled: z.boolean().default(false),
+  /** Pods of the serving namespace that may call the models. */
+  clientPodLabels: labelMap.optional(),
+  /** Namespaces whose pods may call the models. */
+  clientNamespaceLabels: labelMap.optional(),
+  /** Where Prometheus runs (it scrapes /metrics with observability.prometheus). */
+  prometheusNamespace: dnsLabel(63).default("monitoring"),
+});
+
 export const stackConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS),
   kubernetes: kubernetes.default({ namespace: "llm", createNamespace: true, skipAwait: false, gpuResource: "nvidia.com/gpu" }),
@@ -308,6 +319,7 @@ export const stackConfigSchema = z.strictObject({
   storage,
   models: z.array(model).min(1, { error: "must list at least one model" }),
   observability: observability.prefault({}),
+  networkPolicy: networkPolicy.prefault({}),
   /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
   hfToken: z.string().optional(),
   juicefsRedisUrl: z.string().optional(),
@@ -332,6 +344,7 @@ export type FluidConfig = z.output<typeof fluid>;
 export type JuiceFsConfig = z.output<typeof juicefs>;
 export type S3StreamingConfig = z.output<typeof s3Streaming>;
 export type ObservabilityConfig = z.output<typeof observability>;
+export type NetworkPolicyConfig = z.output<typeof networkPolicy>;
 
 /** The parsed config minus the secrets, which travel as Pulumi Outputs; only which models need a key stays. */
 export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys"> & {

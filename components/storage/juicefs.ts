@@ -59,6 +59,10 @@ export interface JuiceFsShared {
   readonly dependsOn: pulumi.Resource[];
 }
 
+/** The in-cluster Redis pods (its NetworkPolicy selects them). */
+export const REDIS_SELECTOR = selectorLabels("juicefs-redis", "metadata-engine");
+export const REDIS_PORT = 6379;
+
 /** The stack-wide JuiceFS pieces: optional CSI install, Redis, the volume Secret and StorageClass. */
 export class JuiceFsStorage extends pulumi.ComponentResource {
   public readonly shared: JuiceFsShared;
@@ -151,7 +155,7 @@ function redisStatefulSet(
   opts: pulumi.CustomResourceOptions,
 ) {
   const appLabels = labels("juicefs-redis", "metadata-engine");
-  const selector = selectorLabels("juicefs-redis", "metadata-engine");
+  const selector = REDIS_SELECTOR;
   new k8s.core.v1.Service(
     "juicefs-redis",
     {

@@ -27,6 +27,10 @@ export interface MinioModelStoreArgs {
   readonly volumePrefix?: string;
 }
 
+/** The MinIO pods (its NetworkPolicy selects them). */
+export const MINIO_SELECTOR = selectorLabels("minio", "object-store");
+export const MINIO_PORT = 9000;
+
 /** Default data volume: every model plus 25% for new revisions, rounded up to 10 GiB. */
 export function minioStorageSize(store: ObjectStoreConfig, totalModelGiB: number): string {
   return store.minio?.storageSize ?? `${Math.max(20, Math.ceil((totalModelGiB * 1.25) / 10) * 10)}Gi`;
@@ -78,7 +82,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
     }
 
     const appLabels = labels("minio", "object-store");
-    const selector = selectorLabels("minio", "object-store");
+    const selector = MINIO_SELECTOR;
     const root = new k8s.core.v1.Secret(
       "minio-root",
       {

@@ -1,0 +1,77 @@
+/** networkPolicy: each model admits only its clients, MinIO and Redis only theirs (recorded under mocks). */
+import { describe, expect, it } from "vitest";
+import { baseConfig, expectConfigError, runProgram } from "./harness";
+
+const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
+const NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+
+function stack(strategy: string, extra: Record<string, unknown> = {}) {
+  return baseConfig({
+    storage: { strategy },
+    models: [{ name: "chat", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine: "vllm", sizeGiB: 16 }],
+    ...extra,
+  });
+}
+const matches = (selector: Record<string, string>, podLabels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+const podLabels = (run: Awaited<ReturnType<typeof runProgram>>, type: string, name: string) =>
+  run.one(type, name).inputs.spec.template.metadata.labels as Record<string, string>;
+
+describe("networkPolicy", () => {
+  it("is off by default", async () => {
+    expect((await runProgram(stack("longhorn"))).byType(NP)).toEqual([]);
+  });
+
+  it("refuses enabled with no client, naming the key", async () => {
+    const { error } = await expectConfigError(stack("longhorn", { networkPolicy: { enabled: true } }));
+    expect(error.message).toContain("llm-serving:networkPolicy: enabled admits no client");
+  });
+
+  it("lets only the configured clients, the model's smoke check and Prometheus reach a model", async () => {
+    const run = await runProgram(
+      stack("longhorn", {
+        networkPolicy: { enabled: true, clientPodLabels: { "llm-client": "true" }, clientNamespaceLabels: { team: "apps" } },
+        observability: { prometheus: { enabled: true } },
+      }),
+    );
+    const spec = run.one(NP, "chat-ingress").inputs.spec;
+    expect(matches(spec.podSelector.matchLabels, podLabels(run, "kubernetes:apps/v1:Deployment", "chat-server"))).toBe(true);
+    expect(spec.policyTypes).toEqual(["Ingress"]);
+    const [rule] = spec.ingress;
+    expect(rule.ports).toEqual([{ protocol: "TCP", port: 8000 }]);
+    expect(rule.from).toContainEqual({ podSelector: { matchLabels: { "llm-client": "true" } } });
+    expect(rule.from).toContainEqual({ namespaceSelector: { matchLabels: { team: "apps" } } });
+    expect(rule.from).toContainEqual({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } });
+    const smoke = rule.from.find((p: any) => p.podSelector?.matchLabels?.["app.kubernetes.io/component"] === "smoke-check");
+    expect(matches(smoke.podSelector.matchLabels, podLabels(run, "kubernetes:batch/v1:Job", "chat-smoke-check"))).toBe(true);
+    expect(rule.from).toHaveLength(4);
+  });
+
+  it("MinIO admits this stack's pods (mirror, preload, setup) and the JuiceFS CSI namespace; Redis only that namespace", async () => {
+    const run = await runProgram(stack("juicefs", { networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } } }));
+    const minio = run.one(NP, "minio-ingress").inputs.spec;
+    expect(matches(minio.podSelector.matchLabels, podLabels(run, "kubernetes:apps/v1:StatefulSet", "minio"))).toBe(true);
+    const own = minio.ingress[0].from[0].podSelector.matchLabels;
+    for (const [type, name] of [
+      ["kubernetes:batch/v1:Job", "chat-mirror"],
+      ["kubernetes:batch/v1:Job", "chat-warmup"],
+      ["kubernetes:batch/v1:Job", "minio-setup"],
+    ])
+      expect(matches(own, podLabels(run, type, name)), name).toBe(true);
+    expect(minio.ingress[0].from[1]).toEqual({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } });
+    expect(minio.ingress[0].ports).toEqual([{ protocol: "TCP", port: 9000 }]);
+    const redis = run.one(NP, "redis-ingress").inputs.spec;
+    expect(matches(redis.podSelector.matchLabels, podLabels(run, "kubernetes:apps/v1:StatefulSet", "juicefs-redis"))).toBe(true);
+    expect(redis.ingress).toEqual([
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } } }],
+        ports: [{ protocol: "TCP", port: 6379 }],
+      },
+    ]);
+  });
+
+  it("with Fluid, MinIO admits the namespace's pods (Fluid's cache workers carry Fluid's labels)", async () => {
+    const run = await runProgram(stack("fluid", { networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } } }));
+    expect(run.one(NP, "minio-ingress").inputs.spec.ingress[0].from).toContainEqual({ podSelector: {} });
+  });
+});
