@@ -216,6 +216,20 @@ describe("per-model placement", () => {
   });
 });
 
+describe("models[].rollout", () => {
+  it("surge: the server rolls one extra pod at a time and depends on the Job that caches the new revision", async () => {
+    const run = await runProgram(rawFor("longhorn", "vllm", "minio", { rollout: "surge" }));
+    const deployment = run.one("kubernetes:apps/v1:Deployment", "m-server");
+    expect(deployment.inputs.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(deployment.opts.dependsOn).toContainEqual(expect.objectContaining({ __name: "m-preload" }));
+  });
+
+  it("refuses surge on localPath, whose StatefulSet pod owns its claim, naming the key", async () => {
+    const { error } = await expectConfigError(rawFor("localPath", "vllm", "minio", { rollout: "surge" }));
+    expect(error.message).toContain('llm-serving:models[0].rollout: found "surge"; localPath serves from a StatefulSet');
+  });
+});
+
 describe("smoke check after deploy", () => {
   const JOB = "kubernetes:batch/v1:Job";
 
@@ -496,6 +510,10 @@ describe("startup budget", () => {
 
   it("rolls without a spare GPU", () => {
     expect(deploymentStrategy({ ...model, replicas: 1 }, true)).toEqual({ type: "Recreate" });
+    // surge: the old pods serve until a new one is Ready (a spare GPU is the user's promise).
+    const surge = { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+    expect(deploymentStrategy({ ...model, replicas: 1, rollout: "surge" }, true)).toEqual(surge);
+    expect(deploymentStrategy({ ...model, replicas: 1, rollout: "surge" }, false)).toEqual(surge);
     expect(deploymentStrategy({ ...model, replicas: 2 }, false)).toEqual({ type: "Recreate" });
   });
 });

@@ -265,6 +265,11 @@ const model = z.strictObject({
   priorityClassName: priorityClassName.optional(),
   runtimeClassName: z.string().min(1).optional(),
   gpuResource: gpuResource.optional(),
+  /**
+   * How a change rolls out: recreate (default: old pods go first, for nodes without a spare GPU) or
+   * surge (the new revision is cached first, then one new pod starts before an old one stops).
+   */
+  rollout: z.enum(["recreate", "surge"]).default("recreate"),
   /** A KEDA ScaledObject on the engine's own metrics (needs observability.prometheus). */
   autoscaling: autoscaling.optional(),
 });

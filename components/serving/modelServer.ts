@@ -43,8 +43,13 @@ export function maxReplicas(model: ModelConfig): number {
   return model.autoscaling?.maxReplicas ?? model.replicas;
 }
 
-/** Roll without a spare GPU: Recreate for one replica or a pinned node, else one at a time. */
+/**
+ * `surge`: one extra pod at a time, none unavailable, so the old revision serves until the new pod is
+ * Ready (needs a spare GPU). Otherwise roll without one: Recreate for one replica or a pinned node,
+ * else one at a time.
+ */
 export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s.types.input.apps.v1.DeploymentStrategy {
+  if (model.rollout === "surge") return { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
   if (maxReplicas(model) === 1 || !spreadable) return { type: "Recreate" };
   return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
 }

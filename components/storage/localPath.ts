@@ -71,6 +71,14 @@ export const localPathStrategy: StorageStrategy<LocalPathConfig> = {
   validate(config) {
     const issues: ConfigIssue[] = unspreadableAutoscalingIssues(config, "each pod downloads into its own ReadWriteOnce claim");
     config.models.forEach((m, i) => {
+      if (m.rollout === "surge") {
+        issues.push({
+          path: ["models", i, "rollout"],
+          message: `found "surge"; localPath serves from a StatefulSet whose pod owns its claim and is replaced in place (no surge pod, no cache filled ahead). Use rollout: recreate, or a shared cache (longhorn, juicefs, fluid) or s3Streaming`,
+        });
+      }
+    });
+    config.models.forEach((m, i) => {
       if (m.replicas > 1) {
         issues.push({
           path: ["models", i, "replicas"],

@@ -179,6 +179,50 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
   }, 300_000);
 });
 
+describe("models[].rollout: surge through the engine", () => {
+  it("a new revision caches it first: the preload Job for it completes before the server changes", async () => {
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace: "e2e-surge", skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "longhorn" },
+      models: models("vllm", REV_B1).map((m) => ({ ...m, rollout: "surge" })),
+    };
+    const stack: Stack = await engine.stack("surge", raw, { hfToken: HF_TOKEN });
+    expect((await stack.up()).summary.result).toBe("succeeded");
+
+    await engine.setConfig(
+      stack,
+      "models",
+      models("vllm", REV_B2).map((m) => ({ ...m, rollout: "surge" })),
+    );
+    // The engine's own event stream: when each step starts (pre) and when it is done (outputs).
+    const events: string[] = [];
+    const up = await stack.up({
+      onEvent: (e) => {
+        const pre = e.resourcePreEvent?.metadata;
+        const done = e.resOutputsEvent?.metadata;
+        const m = pre ?? done;
+        if (m) events.push(`${pre ? "start" : "done"} ${m.op} ${m.urn.slice(m.urn.lastIndexOf("::") + 2)}`);
+      },
+    });
+    expect(up.summary.result).toBe("succeeded");
+    const at = (event: string) => {
+      const i = events.indexOf(event);
+      expect(i, `${event} in\n${events.join("\n")}`).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    // The Job's template carries the revision, so it is replaced: the new one first, then the server.
+    expect(at("done create-replacement b-preload")).toBeLessThan(at("start update b-server"));
+    const deployment = await kube.get({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "b", namespace: "e2e-surge" } });
+    expect((deployment as unknown as { spec: { strategy: unknown } }).spec.strategy).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    });
+    expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
+  }, 300_000);
+});
+
 describe("the local stack through the engine", () => {
   it("renders to a directory: every file parses, and its objects are exactly what the state manages", async () => {
     const dir = mkdtempSync(join(tmpdir(), "llm-serving-render-"));
