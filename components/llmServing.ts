@@ -179,7 +179,16 @@ export class LlmServing extends pulumi.ComponentResource {
       const apiKeySecret = config.authenticatedModels.includes(model.name) ? this.apiKeySecret(model.name, args, namespace) : undefined;
       const server = new ModelServer(
         model.name,
-        { model, engine, plan, cluster, hfTokenSecret, metrics: config.observability.prometheus.enabled, apiKeySecret },
+        {
+          model,
+          engine,
+          plan,
+          cluster,
+          hfTokenSecret,
+          metrics: config.observability.prometheus.enabled,
+          apiKeySecret,
+          compileCache: config.compileCache,
+        },
         child,
       );
       served.push({ model, engine, cluster });

@@ -39,6 +39,8 @@ export const VERIFY_READ_ONLY_SH = script("storage", "verify_read_only.sh");
 
 /** Smoke check after deploy (python image). Arguments: the server's base URL (…/v1), the served model name. */
 export const SMOKE_CHECK_PY = script("serving", "smoke_check.py");
+/** Compile-cache housekeeping before the engine starts. Arguments: root, this server's key, the cap in GiB. */
+export const COMPILE_CACHE_GC_PY = script("serving", "compile_cache_gc.py");
 /** MinIO's setup Job (mc image): bucket, users, policies. Arguments: the bucket, then the roles. */
 export const MINIO_SETUP_SH = script("store", "minio_setup.sh");
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, SMOKE_CHECK_PY } from "../components/scripts";
+import { COMPILE_CACHE_GC_PY, PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, SMOKE_CHECK_PY } from "../components/scripts";
+import { shortHash } from "../components/naming";
 import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
@@ -227,6 +228,71 @@ describe("models[].rollout", () => {
   it("refuses surge on localPath, whose StatefulSet pod owns its claim, naming the key", async () => {
     const { error } = await expectConfigError(rawFor("localPath", "vllm", "minio", { rollout: "surge" }));
     expect(error.message).toContain('llm-serving:models[0].rollout: found "surge"; localPath serves from a StatefulSet');
+  });
+});
+
+describe("compileCache", () => {
+  const PRODUCT = { "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3" };
+  const withCache = (engine: string, model: Record<string, unknown> = {}) => {
+    const raw = rawFor("longhorn", engine, "minio", model);
+    raw.compileCache = { enabled: true, sizeGiB: 40 };
+    raw.kubernetes = { namespace: "llm", nodeSelector: PRODUCT };
+    return raw;
+  };
+  const pod = async (raw: Record<string, unknown>) => podSpecOf((await runProgram(raw)).one("kubernetes:apps/v1:Deployment", "m-server"));
+
+  it("is off by default: the engines' caches stay in the pod's scratch volume", async () => {
+    const spec = await pod(rawFor("longhorn", "vllm", "minio"));
+    expect(spec.volumes.map((v: any) => v.name)).not.toContain("compile-cache");
+    expect(spec.containers[0].env).toContainEqual({ name: "TRITON_CACHE_DIR", value: "/cache/triton" });
+  });
+
+  it("vllm: every compile and JIT cache under the node directory, keyed by engine, image, revision, TP size and GPU product", async () => {
+    const spec = await pod(withCache("vllm", { gpus: 2 }));
+    expect(spec.volumes).toContainEqual({
+      name: "compile-cache",
+      hostPath: { path: "/var/cache/llm-serving/compile", type: "DirectoryOrCreate" },
+    });
+    const key = `vllm-${shortHash("vllm/vllm-openai:v0.33.0")}-${REV}-tp2-nvidia-h100-80gb-hbm3`;
+    const env = Object.fromEntries(spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      VLLM_CACHE_ROOT: `/compile-cache/${key}/vllm`,
+      TRITON_CACHE_DIR: `/compile-cache/${key}/triton`,
+      TORCHINDUCTOR_CACHE_DIR: `/compile-cache/${key}/inductor`,
+      FLASHINFER_WORKSPACE_BASE: `/compile-cache/${key}/flashinfer`,
+      CUDA_CACHE_PATH: `/compile-cache/${key}/cuda`,
+    });
+    const names = spec.containers[0].env.map((e: any) => e.name);
+    expect(names.length).toBe(new Set(names).size);
+    const init = spec.initContainers.slice(-2);
+    expect(init.map((c: any) => [c.name, c.securityContext.runAsUser])).toEqual([
+      ["compile-cache-permissions", 0],
+      ["compile-cache-gc", 1000],
+    ]);
+    expect(init[1].command).toEqual(["python3", "-c", COMPILE_CACHE_GC_PY, "/compile-cache", key, "40"]);
+    for (const c of init) expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: "compile-cache", mountPath: "/compile-cache" });
+  });
+
+  it("a new image, revision or TP size gets a new directory, never a stale cache", async () => {
+    const keyOf = async (model: Record<string, unknown>) => (await pod(withCache("vllm", model))).initContainers.at(-1).command[4];
+    const base = await keyOf({});
+    expect(await keyOf({})).toBe(base);
+    for (const change of [{ image: "vllm/vllm-openai:v0.33.1" }, { revision: "a09a35458c702b33eeacc393d103063234e8bc28" }, { gpus: 4 }])
+      expect(await keyOf(change), JSON.stringify(change)).not.toBe(base);
+  });
+
+  it("sglang: the shared caches (no VLLM_CACHE_ROOT)", async () => {
+    const env = (await pod(withCache("sglang"))).containers[0].env.map((e: any) => e.name);
+    expect(env).toContain("FLASHINFER_WORKSPACE_BASE");
+    expect(env).not.toContain("VLLM_CACHE_ROOT");
+  });
+
+  it("refuses a relative compileCache.hostPath, naming the key", async () => {
+    const raw = withCache("vllm");
+    raw.compileCache = { enabled: true, hostPath: "var/cache" };
+    const { error } = await expectConfigError(raw);
+    expect(error.message).toContain("llm-serving:compileCache.hostPath");
   });
 });
 

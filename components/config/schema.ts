@@ -306,6 +306,18 @@ const observability = z.strictObject({
     .prefault({}),
 });
 
+const compileCache = z.strictObject({
+  /** Persist the engines' compile and JIT caches (torch.compile, Triton, Inductor, FlashInfer, CUDA) on each node. */
+  enabled: z.boolean().default(false),
+  /** The node directory holding them (one subdirectory per engine image × revision × TP size × GPU product). */
+  hostPath: z
+    .string()
+    .regex(/^\/[^\s]*[^/\s]$/, { error: "must be an absolute directory path such as /var/cache/llm-serving/compile" })
+    .default("/var/cache/llm-serving/compile"),
+  /** Cap for everything under hostPath on a node; the least recently used caches go first. */
+  sizeGiB: giB.default(50),
+});
+
 const networkPolicy = z.strictObject({
   /** NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs. */
   enabled: z.boolean().default(false),
@@ -325,6 +337,7 @@ export const stackConfigSchema = z.strictObject({
   models: z.array(model).min(1, { error: "must list at least one model" }),
   observability: observability.prefault({}),
   networkPolicy: networkPolicy.prefault({}),
+  compileCache: compileCache.prefault({}),
   /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
   hfToken: z.string().optional(),
   juicefsRedisUrl: z.string().optional(),
@@ -350,6 +363,7 @@ export type JuiceFsConfig = z.output<typeof juicefs>;
 export type S3StreamingConfig = z.output<typeof s3Streaming>;
 export type ObservabilityConfig = z.output<typeof observability>;
 export type NetworkPolicyConfig = z.output<typeof networkPolicy>;
+export type CompileCacheConfig = z.output<typeof compileCache>;
 
 /** The parsed config minus the secrets, which travel as Pulumi Outputs; only which models need a key stays. */
 export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys"> & {

@@ -59,6 +59,8 @@ export interface InferenceEngine {
    * metrics paths stay open in both pinned versions (probes and Prometheus need no key).
    */
   apiKey(secretName: pulumi.Input<string>): { env: k8s.types.input.core.v1.EnvVar[]; args: string[] };
+  /** Where the engine keeps compiled kernels and graphs, all under `dir` (env names of the pinned version). */
+  compileCacheEnv(dir: string): k8s.types.input.core.v1.EnvVar[];
   /** Engine-specific config rules (paths relative to the model). */
   validate(model: ModelConfig): ConfigIssue[];
   launch(args: EngineLaunchArgs): EngineLaunch;
@@ -70,6 +72,17 @@ export const API_KEY_SECRET_KEY = "API_KEY";
 /** An env var taking the model's API key from its Secret. */
 export function apiKeyEnv(name: string, secretName: pulumi.Input<string>): k8s.types.input.core.v1.EnvVar {
   return { name, valueFrom: { secretKeyRef: { name: secretName, key: API_KEY_SECRET_KEY } } };
+}
+
+/** The compile and JIT caches both images use (Triton, Inductor, torch extensions, FlashInfer, CUDA PTX). */
+export function commonCompileCacheEnv(dir: string): k8s.types.input.core.v1.EnvVar[] {
+  return [
+    { name: "TRITON_CACHE_DIR", value: `${dir}/triton` },
+    { name: "TORCHINDUCTOR_CACHE_DIR", value: `${dir}/inductor` },
+    { name: "TORCH_EXTENSIONS_DIR", value: `${dir}/torch-extensions` },
+    { name: "FLASHINFER_WORKSPACE_BASE", value: `${dir}/flashinfer` },
+    { name: "CUDA_CACHE_PATH", value: `${dir}/cuda` },
+  ];
 }
 
 /** Writable cache directories so the image runs with a read-only root filesystem. */

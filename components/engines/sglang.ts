@@ -1,7 +1,7 @@
 /** SGLang (`python3 -m sglang.launch_server`, port 30000, /health). Flags follow SGLang v0.5.23. */
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig } from "../config/schema";
-import { apiKeyEnv, cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { apiKeyEnv, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
 
 export const SGLANG_IMAGE = "lmsysorg/sglang:v0.5.23";
 
@@ -53,6 +53,7 @@ export const sglangEngine: InferenceEngine = {
     kvCacheUsage: "sglang:token_usage",
   },
   // SGLang 0.5.23 reads the key only from --api-key; /health*, /ready*, /metrics stay open (utils/auth.py).
+  compileCacheEnv: commonCompileCacheEnv,
   apiKey: (secretName) => ({ env: [apiKeyEnv("SGLANG_SERVER_API_KEY", secretName)], args: ["--api-key", "$(SGLANG_SERVER_API_KEY)"] }),
   validate(model) {
     const h = model.sglang?.hicache;

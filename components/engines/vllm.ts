@@ -1,5 +1,5 @@
 /** vLLM (`vllm serve <model>`, port 8000, /health). Flags follow vLLM v0.33.0. */
-import { apiKeyEnv, CACHE_ROOT, cacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { apiKeyEnv, CACHE_ROOT, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
 
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
 
@@ -39,6 +39,8 @@ export const vllmEngine: InferenceEngine = {
     kvCacheUsage: "vllm:kv_cache_usage_perc",
   },
   // vllm/entrypoints/serve/middleware: VLLM_API_KEY guards /v1, /v2, /inference, /cohere only.
+  // VLLM_CACHE_ROOT holds torch.compile's cache (torch_compile_cache/) in 0.33.0.
+  compileCacheEnv: (dir) => [{ name: "VLLM_CACHE_ROOT", value: `${dir}/vllm` }, ...commonCompileCacheEnv(dir)],
   apiKey: (secretName) => ({ env: [apiKeyEnv("VLLM_API_KEY", secretName)], args: [] }),
   validate: () => [],
   launch: (args) => ({

@@ -2,10 +2,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
-import { ModelConfig } from "../config/schema";
+import { CompileCacheConfig, ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
+import { compileCachePieces, mergeEnv } from "./compileCache";
 import { memoryQuantity, shmSizeGiB } from "./memory";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
 
@@ -31,6 +32,8 @@ export interface ModelServerArgs {
   readonly metrics?: boolean;
   /** The Secret holding the key the server requires (`llm-serving:apiKey[s]`). Default: none, an open endpoint. */
   readonly apiKeySecret?: pulumi.Input<string>;
+  /** Persistent compile caches on the node (`compileCache`). Default: off (an emptyDir per pod). */
+  readonly compileCache?: CompileCacheConfig;
 }
 
 /** The replicas a model starts with: KEDA's minimum when it autoscales. */
@@ -71,6 +74,7 @@ export function podSpec(
   const gpu = { [kube.gpuResource]: String(model.gpus) };
   const memory = memoryQuantity(model);
   const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [] };
+  const compile = args.compileCache?.enabled ? compileCachePieces(model, engine, kube, args.compileCache) : undefined;
   return {
     serviceAccountName,
     automountServiceAccountToken: false,
@@ -92,7 +96,7 @@ export function podSpec(
         }
       : {}),
     terminationGracePeriodSeconds: 60,
-    initContainers: plan.initContainers,
+    initContainers: [...plan.initContainers, ...(compile?.initContainers ?? [])],
     containers: [
       {
         name: engine.name,
@@ -100,7 +104,7 @@ export function podSpec(
         command: launch.command,
         args: [...launch.args, ...apiKey.args],
         ports: [{ name: "http", containerPort: engine.port }],
-        env: [...launch.env, ...plan.env, ...hfToken, ...apiKey.env],
+        env: mergeEnv(launch.env, plan.env, hfToken, apiKey.env, compile?.env ?? []),
         resources: {
           requests: { cpu: model.cpu ?? String(2 * model.gpus), memory, ...gpu },
           limits: { memory, ...gpu },
@@ -115,6 +119,7 @@ export function podSpec(
           { name: "dshm", mountPath: "/dev/shm" },
           TMP_MOUNT,
           ...(plan.kvCache ? [{ name: plan.kvCache.volume.name as string, mountPath: plan.kvCache.mountPath }] : []),
+          ...(compile ? [compile.mount] : []),
         ],
       },
     ],
@@ -124,6 +129,7 @@ export function podSpec(
       { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: `${shmSizeGiB(model.gpus)}Gi` } },
       TMP_VOLUME,
       ...(plan.kvCache ? [plan.kvCache.volume] : []),
+      ...(compile ? [compile.volume] : []),
     ],
   };
 }

@@ -46,6 +46,7 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy },
     networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } },
+    compileCache: { enabled: true },
     // Metrics on: the PodMonitors are schema-checked against the Prometheus Operator's CRD.
     observability: {
       prometheus: {

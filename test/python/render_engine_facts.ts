@@ -1,7 +1,10 @@
-/** Prints, per engine, its pinned version (from the default image) and the metric names the program uses, as JSON. */
+/** Prints, per engine, its pinned version (from the default image), the metric names and the compile-cache env names the program uses, as JSON. */
 import { engines } from "../../components/engines/registry";
 
 const facts = Object.fromEntries(
-  Object.values(engines).map((e) => [e.name, { version: e.defaultImage.split(":v")[1], metrics: e.metrics }]),
+  Object.values(engines).map((e) => [
+    e.name,
+    { version: e.defaultImage.split(":v")[1], metrics: e.metrics, compileEnv: e.compileCacheEnv("/c").map((v) => v.name) },
+  ]),
 );
 process.stdout.write(JSON.stringify(facts));

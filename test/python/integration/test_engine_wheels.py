@@ -1,4 +1,5 @@
-"""The metric names the dashboard and the PodMonitors rely on, checked against the sources of the
+"""The metric names the dashboard and the PodMonitors rely on, and the compile-cache variables,
+checked against the sources of the
 engines' pinned wheels from PyPI (vllm and sglang at the versions of the default images), cached
 outside the repo by version. SGLang's --enable-metrics is a field of its server args there."""
 
@@ -65,3 +66,14 @@ def test_every_metric_name_is_one_the_pinned_engine_exports(facts, engine):
 def test_sglang_has_the_enable_metrics_flag(facts):
     sources = wheel_sources("sglang", facts["sglang"]["version"])
     assert re.search(r"^\s*enable_metrics: A\[bool,", sources, re.MULTILINE), "sglang's server args have no enable_metrics field"
+
+
+# Read by libraries outside the engine's own wheel: the CUDA driver, and flashinfer (a dependency).
+EXTERNAL_ENV = {"CUDA_CACHE_PATH", "FLASHINFER_WORKSPACE_BASE"}
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_every_compile_cache_variable_is_one_the_pinned_engine_reads(facts, engine):
+    sources = wheel_sources(engine, facts[engine]["version"])
+    for name in set(facts[engine]["compileEnv"]) - EXTERNAL_ENV:
+        assert re.search(rf'["\']{name}["\']', sources), f"{engine} {facts[engine]['version']} never reads {name}"
