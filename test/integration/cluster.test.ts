@@ -1,5 +1,7 @@
 /**
- * Every storage strategy × engine against a real kube-apiserver (+ etcd), Fluid CRDs installed:
+ * Every storage strategy × engine against a real kube-apiserver (+ etcd), with Fluid's, the
+ * Prometheus Operator's PodMonitor and KEDA's ScaledObject CRDs installed, and every optional
+ * feature on (metrics, autoscaling, NetworkPolicies, compile caches, an API key, per-model placement):
  * server-side apply with strict validation creates every object; applying the same program again
  * changes nothing; a new revision of one model touches only that model's objects; deleting what
  * `pulumi destroy` deletes leaves the protected and retained data in place.
@@ -47,6 +49,8 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
     storage: { strategy },
     networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } },
     compileCache: { enabled: true },
+    // Model a requires a key: its Secret and the engine's reference to it are applied too.
+    apiKeys: { a: "integration-key-0123456789abcdef" },
     // Metrics on: the PodMonitors are schema-checked against the Prometheus Operator's CRD.
     observability: {
       prometheus: {
@@ -56,7 +60,18 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
       },
     },
     models: [
-      { name: "a", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: REV_A, engine, sizeGiB: 1 },
+      {
+        name: "a",
+        huggingFace: "Qwen/Qwen2.5-0.5B-Instruct",
+        revision: REV_A,
+        engine,
+        sizeGiB: 1,
+        // Its own placement and GPU resource (a MIG profile), over the stack's.
+        nodeSelector: { "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB" },
+        tolerations: [{ key: "mig", operator: "Exists", effect: "NoSchedule" }],
+        priorityClassName: "llm-high",
+        gpuResource: "nvidia.com/mig-1g.10gb",
+      },
       {
         name: "b",
         huggingFace: "Qwen/Qwen2.5-7B-Instruct",
@@ -71,7 +86,7 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
 }
 
 async function render(strategy: string, engine: string, revisionB: string): Promise<DesiredObject[]> {
-  return desiredObjects((await runProgram(stackConfig(strategy, engine, revisionB), [], { preview: false })).resources);
+  return desiredObjects((await runProgram(stackConfig(strategy, engine, revisionB), ["apiKeys"], { preview: false })).resources);
 }
 
 /**
