@@ -32,8 +32,8 @@ export const PRELOAD_PY = script("storage", "preload.py");
 export const PRUNE_REVISIONS_PY = script("storage", "prune_revisions.py");
 /** Serving init step: wait for the verified marker. Argument: the model directory. */
 export const WAIT_FOR_VERIFIED_SH = script("storage", "wait_for_verified.sh");
-/** Serving init step (s3Streaming): the bucket prefix has its manifest. */
-export const CHECK_MANIFEST_SH = script("storage", "check_manifest.sh");
+/** Serving init step (s3Streaming, python image, s5cmd on PATH): every manifest object present with its size. */
+export const VERIFY_STREAMED_PY = script("storage", "verify_streamed.py");
 /** Verify a read-only copy (a Fluid dataset mount) against its manifest. Argument: the directory. */
 export const VERIFY_READ_ONLY_SH = script("storage", "verify_read_only.sh");
 

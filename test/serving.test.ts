@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
-import { COMPILE_CACHE_GC_PY, PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, SMOKE_CHECK_PY } from "../components/scripts";
+import {
+  COMPILE_CACHE_GC_PY,
+  PRELOAD_PY,
+  PRUNE_REVISIONS_PY,
+  s5cmdCopyFlags,
+  SMOKE_CHECK_PY,
+  VERIFY_STREAMED_PY,
+} from "../components/scripts";
 import { shortHash } from "../components/naming";
 import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
 import { parseStackConfig } from "../components/config/parse";
@@ -435,11 +442,20 @@ describe("storage strategies", () => {
     expect(run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models").inputs.mountOptions).not.toContain("backup-meta=0");
   });
 
-  it("s3Streaming: no volume, a manifest check before the engine streams", async () => {
+  it("s3Streaming: no weight volume; every object checked against the manifest before the engine streams", async () => {
     const run = await runProgram(rawFor("s3Streaming", "vllm", "r2", { gpus: 2 }));
     const spec = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
-    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "tmp"]);
-    expect(spec.initContainers[0].command[2]).toContain("manifest.json");
+    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "preload-tools", "tmp"]);
+    expect(spec.initContainers.map((c: any) => [c.name, c.image])).toEqual([
+      ["s5cmd", "peakcom/s5cmd:v2.3.0"],
+      ["verify-objects", MIRROR_PYTHON_IMAGE],
+    ]);
+    const verify = spec.initContainers[1];
+    expect(verify.command).toEqual(["python3", "-c", VERIFY_STREAMED_PY]);
+    expect(verify.env[0]).toEqual({ name: "PATH", value: "/tools:/usr/local/bin:/usr/bin:/bin" });
+    expect(
+      verify.env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "r2-reader"),
+    ).toBe(true);
     expect(spec.containers[0].args).toContain('{"concurrency":16,"distributed":true}');
     expect(spec.volumes.find((v: any) => v.name === "dshm").emptyDir).toEqual({ medium: "Memory", sizeLimit: "16Gi" });
   });

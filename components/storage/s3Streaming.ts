@@ -3,9 +3,20 @@ import * as pulumi from "@pulumi/pulumi";
 import { restrictedContainerSecurity } from "../cluster";
 import { S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { modelPrefix } from "../naming";
-import { CHECK_MANIFEST_SH, shellCommand } from "../scripts";
+import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
+import { VERIFY_STREAMED_PY } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
-import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
+import {
+  ModelCache,
+  ModelCacheArgs,
+  ModelCachePlan,
+  nodeLocalKvCache,
+  nodeLocalKvCacheIssues,
+  PRELOAD_TOOLS_VOLUME,
+  s5cmdHandoverContainer,
+  StorageStrategy,
+  withS5cmdOnPath,
+} from "./strategy";
 
 export function s3StreamingSettings(config: StackConfig): S3StreamingConfig {
   return config.storage.s3Streaming ?? strategyDefaults.s3Streaming();
@@ -22,18 +33,20 @@ export class S3StreamingModelCache extends ModelCache {
     this.plan = {
       source: { kind: "s3", uri, concurrency: settings.concurrency, memoryLimitBytes: settings.memoryLimitBytes },
       loadingPath: `Run:ai streamer from s3://${args.model.huggingFace}@${args.model.revision} in the bucket (concurrency ${settings.concurrency})`,
-      volumes: [],
+      volumes: [PRELOAD_TOOLS_VOLUME],
       volumeMounts: [],
       volumeClaimTemplates: [],
+      // Every object of the manifest present with its size, from one listing, before the engine streams.
       initContainers: [
-        {
-          name: "check-manifest",
-          image: args.preload.image,
-          command: shellCommand(CHECK_MANIFEST_SH, "check-manifest"),
+        s5cmdHandoverContainer(args),
+        withS5cmdOnPath({
+          name: "verify-objects",
+          image: MIRROR_PYTHON_IMAGE,
+          command: ["python3", "-c", VERIFY_STREAMED_PY],
           env: [{ name: "BUCKET", value: store.bucket }, { name: "PREFIX", value: modelPrefix(model) }, ...readerEnv],
-          resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+          resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
           securityContext: restrictedContainerSecurity(),
-        },
+        }),
       ],
       env: [
         ...readerEnv,

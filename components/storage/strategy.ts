@@ -151,22 +151,13 @@ export function preloadContainers(
   capacityKey: string,
   uid = RUN_AS_USER,
 ): [Container, Container] {
-  const toolsMount = { name: PRELOAD_TOOLS_VOLUME.name as string, mountPath: TOOLS_MOUNT };
   return [
-    {
-      name: "s5cmd",
-      image: args.preload.image,
-      command: ["/bin/sh", "-c", `cp "$(command -v s5cmd || echo /s5cmd)" ${TOOLS_MOUNT}/s5cmd`],
-      resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
-      securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
-      volumeMounts: [toolsMount],
-    },
-    {
+    s5cmdHandoverContainer(args, uid),
+    withS5cmdOnPath({
       name: "preload",
       image: MIRROR_PYTHON_IMAGE,
       command: ["python3", "-c", PRELOAD_PY, ...s5cmdCopyFlags(args.preload).split(" ")],
       env: [
-        { name: "PATH", value: `${TOOLS_MOUNT}:/usr/local/bin:/usr/bin:/bin` },
         { name: "BUCKET", value: args.store.bucket },
         { name: "PREFIX", value: modelPrefix(args.model) },
         { name: "DEST", value: modelDir(args.model, mountRoot) },
@@ -176,8 +167,8 @@ export function preloadContainers(
       ],
       resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "4Gi" } },
       securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
-      volumeMounts: [{ name: volumeName, mountPath: mountRoot }, { ...toolsMount, readOnly: true }, TMP_MOUNT],
-    },
+      volumeMounts: [{ name: volumeName, mountPath: mountRoot }, TMP_MOUNT],
+    }),
   ];
 }
 
@@ -256,6 +247,33 @@ export function revisionCleanupJob(
     },
     { ...opts, customTimeouts: { create: "15m" } },
   );
+}
+
+/** Copies the s5cmd binary from `storage.preload.image` into PRELOAD_TOOLS_VOLUME for a Python container. */
+export function s5cmdHandoverContainer(args: Pick<ModelCacheArgs, "preload">, uid = RUN_AS_USER): Container {
+  return {
+    name: "s5cmd",
+    image: args.preload.image,
+    command: ["/bin/sh", "-c", `cp "$(command -v s5cmd || echo /s5cmd)" ${TOOLS_MOUNT}/s5cmd`],
+    resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
+    securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+    volumeMounts: [{ name: PRELOAD_TOOLS_VOLUME.name as string, mountPath: TOOLS_MOUNT }],
+  };
+}
+
+/** A Python container with the handed-over s5cmd first on PATH. */
+export function withS5cmdOnPath(container: Container): Container {
+  return {
+    ...container,
+    env: [
+      { name: "PATH", value: `${TOOLS_MOUNT}:/usr/local/bin:/usr/bin:/bin` },
+      ...((container.env as k8s.types.input.core.v1.EnvVar[]) ?? []),
+    ],
+    volumeMounts: [
+      ...((container.volumeMounts as VolumeMount[]) ?? []),
+      { name: PRELOAD_TOOLS_VOLUME.name as string, mountPath: TOOLS_MOUNT, readOnly: true },
+    ],
+  };
 }
 
 /** Init container for serving pods: block until the preloaded copy is verified. */
