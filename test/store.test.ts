@@ -244,6 +244,8 @@ describe("mirror job", () => {
       CONFIG_PATH: "llm-serving:models[0]",
     });
     expect(download.env.find((e: any) => e.name === "HF_INCLUDE")).toBeUndefined();
+    // Parallel Xet transfers (the hub 1.x equivalent of hf_transfer).
+    expect(download.env).toContainEqual({ name: "HF_XET_HIGH_PERFORMANCE", value: "1" });
     // The Python the Job runs is valid Python 3 (it cannot run here: it downloads from the Hub).
     expect(
       execFileSync("python3", ["-c", "import sys; compile(sys.stdin.read(), 'mirror', 'exec'); print('ok')"], {
@@ -298,7 +300,9 @@ describe("mirror job", () => {
     (raw.models as Record<string, unknown>[])[0].mirror = false;
     const run = await runProgram(raw);
     expect(mirrorOf(run)).toBeUndefined();
-    const args = run.one("kubernetes:apps/v1:Deployment", "small-server").inputs.spec.template.spec.containers[0].args;
+    const engine = run.one("kubernetes:apps/v1:Deployment", "small-server").inputs.spec.template.spec.containers[0];
+    expect(engine.env).toContainEqual({ name: "HF_XET_HIGH_PERFORMANCE", value: "1" });
+    const args = engine.args;
     expect(args.slice(0, 3)).toEqual(["Qwen/Qwen2.5-0.5B-Instruct", "--revision", "7ae557604adf67be50417f59c2c2f167def9a775"]);
     expect((await resolve(run.serving.catalog.small.uri)) as string).toBe(
       "hf://Qwen/Qwen2.5-0.5B-Instruct@7ae557604adf67be50417f59c2c2f167def9a775",

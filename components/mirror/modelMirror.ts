@@ -6,6 +6,7 @@ import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
 import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "../scripts";
+import { HUB_TRANSFER_ENV } from "../serving/directFromHub";
 
 /** Pinned tools of the mirror Job. */
 export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";
@@ -91,6 +92,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
               { name: "SCRATCH_GIB", value: String(mirrorScratchGiB(model.sizeGiB)) },
               { name: "CONFIG_PATH", value: args.configKey },
               { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
+              ...HUB_TRANSFER_ENV,
               { name: "HOME", value: "/work/home" },
               { name: "HF_HOME", value: "/work/hf-home" },
               ...(args.hfTokenSecret

@@ -3,6 +3,13 @@ import { ModelConfig } from "../config/schema";
 import { ModelCachePlan } from "../storage/strategy";
 import { EngineModelSource } from "../engines/engine";
 
+/**
+ * Parallel Hub downloads: both pinned engines need huggingface_hub >= 1.31, whose required hf-xet
+ * does chunked, concurrent transfers; HF_XET_HIGH_PERFORMANCE lets it use the node's bandwidth and
+ * CPUs. (HF_HUB_ENABLE_HF_TRANSFER is deprecated there: hf_transfer is no longer used.)
+ */
+export const HUB_TRANSFER_ENV = [{ name: "HF_XET_HIGH_PERFORMANCE", value: "1" }];
+
 /** A plan with no storage: weights land in the pod's cache emptyDir on every cold start. */
 export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "source"> & { source: EngineModelSource } {
   return {
@@ -12,7 +19,7 @@ export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "sou
     volumeMounts: [],
     volumeClaimTemplates: [],
     initContainers: [],
-    env: [],
+    env: HUB_TRANSFER_ENV,
     nodeSelector: {},
     spreadable: true,
     fillAt: "engine",

@@ -17,12 +17,16 @@ REPO = pathlib.Path(__file__).resolve().parents[3]
 CACHE = pathlib.Path(os.environ.get("LLM_SERVING_CACHE", pathlib.Path.home() / ".cache" / "llm-serving")) / "wheels"
 
 
-@pytest.fixture(scope="module")
-def facts():
+def render_facts():
     run = subprocess.run(
         [str(REPO / "node_modules" / ".bin" / "tsx"), "test/python/render_engine_facts.ts"], cwd=REPO, check=True, capture_output=True, text=True
     )
     return json.loads(run.stdout)
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return render_facts()["engines"]
 
 
 def wheel_sources(package, version):
@@ -77,3 +81,25 @@ def test_every_compile_cache_variable_is_one_the_pinned_engine_reads(facts, engi
     sources = wheel_sources(engine, facts[engine]["version"])
     for name in set(facts[engine]["compileEnv"]) - EXTERNAL_ENV:
         assert re.search(rf'["\']{name}["\']', sources), f"{engine} {facts[engine]['version']} never reads {name}"
+
+
+def wheel_requirements(package, version):
+    with zipfile.ZipFile(next((CACHE / f"{package}-{version}").glob("*.whl"))) as whl:
+        metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        return [line.split(":", 1)[1].strip() for line in whl.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+
+
+def test_the_engines_download_with_a_hub_that_reads_the_transfer_setting(facts):
+    """vllm needs huggingface_hub >= 1.31 itself, sglang through transformers; that hub requires hf-xet
+    and reads HF_XET_HIGH_PERFORMANCE (the pinned 1.33.0 is the one here)."""
+    wheel_sources("vllm", facts["vllm"]["version"])
+    assert "huggingface_hub>=1.31.0" in wheel_requirements("vllm", facts["vllm"]["version"])
+    wheel_sources("sglang", facts["sglang"]["version"])
+    transformers = next(r for r in wheel_requirements("sglang", facts["sglang"]["version"]) if r.startswith("transformers=="))
+    version = transformers.split("==")[1]
+    wheel_sources("transformers", version)
+    assert any(r.startswith("huggingface-hub") and ">=1.31.0" in r for r in wheel_requirements("transformers", version))
+    import huggingface_hub.constants
+
+    for name in render_facts()["hubTransferEnv"]:
+        assert name in vars(huggingface_hub.constants), f"huggingface_hub {huggingface_hub.__version__} does not read {name}"
