@@ -7,8 +7,10 @@ export interface HostPathConfig {
   environment: string;
   /** Environments where hostPath volumes are acceptable. */
   allowedEnvironments: string[];
-  /** The only host directory (and its children) a hostPath volume may use. */
+  /** The only host directory (and its children) a hostPath volume of weights may use. */
   modelRoot: string;
+  /** Node-local caches that hold no weights (the engines' compile caches): allowed in every environment. */
+  nodeCacheRoots: string[];
 }
 
 /** Whether `path` is `root` or inside it (no `..` escapes). */
@@ -22,13 +24,15 @@ export function isUnder(path: string, root: string): boolean {
 
 export const hostPathOnlyInDev: ResourceValidationPolicy = {
   name: "hostpath-only-in-dev",
-  description: "hostPath volumes only in dev/local stacks, and only under the configured model root.",
+  description:
+    "hostPath volumes only in dev/local stacks, and only under the configured model root; node-local compile caches (nodeCacheRoots) anywhere.",
   enforcementLevel: "mandatory",
   configSchema: {
     properties: {
       environment: { type: "string", default: "prod" },
       allowedEnvironments: { type: "array", items: { type: "string" }, default: ["local", "dev"] },
       modelRoot: { type: "string", default: "/var/lib/llm-models" },
+      nodeCacheRoots: { type: "array", items: { type: "string" }, default: ["/var/cache/llm-serving/compile"] },
     },
   },
   validateResource: (args, report) => {
@@ -37,6 +41,7 @@ export const hostPathOnlyInDev: ResourceValidationPolicy = {
     const config = args.getConfig<HostPathConfig>();
     for (const v of pod.spec.volumes ?? []) {
       if (!v.hostPath) continue;
+      if (config.nodeCacheRoots.some((root) => isUnder(v.hostPath!.path, root))) continue;
       if (!config.allowedEnvironments.includes(config.environment)) {
         report(
           `volume "${v.name}" mounts host path ${v.hostPath.path} in the ${config.environment} environment; hostPath is allowed only in ${config.allowedEnvironments.join("/")}: use storage.strategy localPath, longhorn, fluid or juicefs.`,

@@ -155,6 +155,13 @@ describe("4. hostpath-only-in-dev", () => {
     );
     expect(outside).toContain("outside the model root /var/lib/llm-models");
   });
+  it("allows node-local compile caches (nodeCacheRoots) in every environment, and nothing escaping them", async () => {
+    expect(await validateResource(hostPathOnlyInDev, withHostPath("/var/cache/llm-serving/compile"))).toEqual([]);
+    const [escape] = await validateResource(hostPathOnlyInDev, withHostPath("/var/cache/llm-serving/compile/../../../etc"));
+    expect(escape).toContain("in the prod environment");
+    const [other] = await validateResource(hostPathOnlyInDev, withHostPath("/var/cache/other"));
+    expect(other).toContain("in the prod environment");
+  });
 });
 
 describe("5. shared-claims-are-many", () => {

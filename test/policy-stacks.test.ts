@@ -48,6 +48,35 @@ describe.each(matrix)("%s × %s (dev policy config)", (strategy, engine) => {
   });
 });
 
+describe("every optional feature on", () => {
+  it("has no violation at any level under the prod policy config", async () => {
+    const raw = baseConfig({
+      environment: "prod",
+      storage: { strategy: "longhorn" },
+      observability: { prometheus: { enabled: true, serverAddress: "http://prometheus-operated.monitoring.svc:9090" } },
+      networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } },
+      compileCache: { enabled: true },
+      models: [
+        {
+          name: "chat",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV,
+          engine: "vllm",
+          sizeGiB: 16,
+          rollout: "surge",
+          autoscaling: { maxReplicas: 3, target: 4 },
+          nodeSelector: { "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3" },
+          priorityClassName: "llm-high",
+        },
+        { name: "code", huggingFace: "Qwen/Qwen2.5-Coder-7B-Instruct", revision: REV, engine: "sglang", sizeGiB: 16, gpus: 2 },
+      ],
+      apiKey: "k3y-0123456789abcdef-shared",
+    });
+    const run = await runProgram(raw, ["hfToken", "apiKey"]);
+    expect(await runPack(llmServingPolicies, fromProgram(run.resources), packConfigFile("prod"))).toEqual([]);
+  });
+});
+
 describe("a stack that breaks the rules", () => {
   it("fails mandatory policies: hostPath and a branch revision under the prod policy config", async () => {
     // The program refuses both for environment "prod" itself; the pack also catches a prod cluster's
