@@ -29,6 +29,14 @@ export interface ProgramRun {
   one(type: string, name: string): RecordedResource;
 }
 
+/** An SGLang image with the Run:ai streamer's S3 backend, as s3Streaming × sglang requires (see SGLANG_STREAMER_IMAGE_HINT). */
+export const SGLANG_RUNAI_IMAGE = "registry.example.com/sglang-runai:v0.5.23";
+
+/** The image a model needs on a strategy: SGLang streaming from S3 needs one with the streamer's S3 backend. */
+export function imageFor(strategy: string, engine: string): Record<string, string> {
+  return strategy === "s3Streaming" && engine === "sglang" ? { image: SGLANG_RUNAI_IMAGE } : {};
+}
+
 /** Mock outputs that providers compute (ids, token values, generated passwords). */
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   switch (type) {

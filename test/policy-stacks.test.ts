@@ -9,7 +9,7 @@ import { modelAnnotations } from "../components/naming";
 import { MODEL_ANNOTATION, REVISION_ANNOTATION } from "../policies/modelPolicies";
 import { llmServingPolicies } from "../policies/policies";
 import { INFERENCE_COMPONENT, LOAD_ESTIMATE_ANNOTATION } from "../policies/workloadPolicies";
-import { baseConfig, runProgram, stackFileConfig } from "./harness";
+import { baseConfig, imageFor, runProgram, stackFileConfig } from "./harness";
 import { fromProgram, packConfigFile, runPack } from "./policyHarness";
 
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -40,7 +40,16 @@ describe.each(matrix)("%s × %s (dev policy config)", (strategy, engine) => {
     const raw = baseConfig({
       storage: { strategy },
       models: [
-        { name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, gpus: 2, replicas: shared ? 2 : 1 },
+        {
+          name: "m",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV,
+          engine,
+          sizeGiB: 16,
+          gpus: 2,
+          replicas: shared ? 2 : 1,
+          ...imageFor(strategy, engine),
+        },
       ],
     });
     const violations = await runPack(llmServingPolicies, fromProgram((await runProgram(raw)).resources), packConfigFile("dev"));

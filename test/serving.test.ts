@@ -16,7 +16,7 @@ import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, expectConfigError, resolve, runProgram, stackFileConfig } from "./harness";
+import { baseConfig, expectConfigError, imageFor, resolve, runProgram, SGLANG_RUNAI_IMAGE, stackFileConfig } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -32,7 +32,9 @@ function rawFor(strategy: string, engine: string, store: string, model: Record<s
   return baseConfig({
     objectStore: STORES[store],
     storage: { strategy },
-    models: [{ name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, ...model }],
+    models: [
+      { name: "m", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine, sizeGiB: 16, ...imageFor(strategy, engine), ...model },
+    ],
   });
 }
 
@@ -221,6 +223,24 @@ describe("per-model placement", () => {
     const { error } = await expectConfigError(rawFor("longhorn", "vllm", "minio", { gpuResource: "mig-1g" }));
     expect(error.message).toContain("llm-serving:models[0].gpuResource");
     expect(error.message).toContain("nvidia.com/mig-1g.10gb");
+  });
+});
+
+describe("s3Streaming × sglang", () => {
+  it("refuses the default SGLang image, which has no S3 backend for the streamer, naming models[i].image", async () => {
+    const raw = rawFor("s3Streaming", "sglang", "r2");
+    delete (raw.models as Record<string, unknown>[])[0].image;
+    const { error } = await expectConfigError(raw);
+    expect(error.message).toContain("llm-serving:models[0].image: is required for engine sglang with storage.strategy s3Streaming");
+    expect(error.message).toContain('pip install "sglang[runai]==0.5.23"');
+  });
+
+  it("accepts an image of the user's, and every other strategy with the default image", async () => {
+    expect(
+      podSpecOf((await runProgram(rawFor("s3Streaming", "sglang", "r2"))).one("kubernetes:apps/v1:Deployment", "m-server")).containers[0]
+        .image,
+    ).toBe(SGLANG_RUNAI_IMAGE);
+    await expect(runProgram(rawFor("longhorn", "sglang", "r2"))).resolves.toBeDefined();
   });
 });
 

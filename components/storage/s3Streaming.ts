@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { restrictedContainerSecurity } from "../cluster";
 import { S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { modelPrefix } from "../naming";
+import { SGLANG_IMAGE } from "../engines/sglang";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { VERIFY_STREAMED_PY } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
@@ -65,9 +66,29 @@ export class S3StreamingModelCache extends ModelCache {
   }
 }
 
+/**
+ * The default SGLang image lacks the streamer's S3 backend: lmsysorg/sglang installs sglang[all],
+ * whose 0.5.23 extras pull runai_model_streamer only through `diffusion`, without [s3] (the `runai`
+ * extra has it). Such a model needs an image that adds it.
+ */
+export const SGLANG_STREAMER_IMAGE_HINT =
+  'an image built FROM lmsysorg/sglang:v0.5.23 with `pip install "sglang[runai]==0.5.23"` (runai-model-streamer[s3])';
+
 export const s3StreamingStrategy: StorageStrategy<S3StreamingConfig> = {
   name: "s3Streaming",
-  validate: (config) => nodeLocalKvCacheIssues(config),
+  validate: (config) => [
+    ...nodeLocalKvCacheIssues(config),
+    ...config.models.flatMap((m, i) =>
+      m.engine === "sglang" && m.image === undefined
+        ? [
+            {
+              path: ["models", i, "image"],
+              message: `is required for engine sglang with storage.strategy s3Streaming: the default ${SGLANG_IMAGE} has no S3 backend for the Run:ai streamer (sglang[all] installs runai_model_streamer without [s3]); use ${SGLANG_STREAMER_IMAGE_HINT}`,
+            },
+          ]
+        : [],
+    ),
+  ],
   createShared: ({ config }) => s3StreamingSettings(config),
   createModelCache: (name, args, settings, opts) => new S3StreamingModelCache(name, args, settings, opts),
 };

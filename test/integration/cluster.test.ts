@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
-import { runProgram, stackFileConfig } from "../harness";
+import { imageFor, runProgram, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
 import { KubeClient, KubeObject } from "./kubeClient";
@@ -71,6 +71,7 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
         tolerations: [{ key: "mig", operator: "Exists", effect: "NoSchedule" }],
         priorityClassName: "llm-high",
         gpuResource: "nvidia.com/mig-1g.10gb",
+        ...imageFor(strategy, engine),
       },
       {
         name: "b",
@@ -78,6 +79,7 @@ function stackConfig(strategy: string, engine: string, revisionB: string) {
         revision: revisionB,
         engine,
         sizeGiB: 16,
+        ...imageFor(strategy, engine),
         // A KEDA ScaledObject wherever the strategy can spread replicas, schema-checked.
         ...(SPREADABLE.includes(strategy) ? { autoscaling: { maxReplicas: 3, target: 4 } } : {}),
       },

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { renderedManifests } from "../../scripts/localTools";
-import { stackFileConfig } from "../harness";
+import { imageFor, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
 import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
@@ -74,10 +74,24 @@ async function secretValues(namespace: string): Promise<Array<{ where: string; v
   );
 }
 
-function models(engineName: string, revisionB: string) {
+function models(engineName: string, revisionB: string, strategy = "longhorn") {
   return [
-    { name: "a", huggingFace: "Qwen/Qwen2.5-0.5B-Instruct", revision: REV_A, engine: engineName, sizeGiB: 1 },
-    { name: "b", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: revisionB, engine: engineName, sizeGiB: 16 },
+    {
+      name: "a",
+      huggingFace: "Qwen/Qwen2.5-0.5B-Instruct",
+      revision: REV_A,
+      engine: engineName,
+      sizeGiB: 1,
+      ...imageFor(strategy, engineName),
+    },
+    {
+      name: "b",
+      huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+      revision: revisionB,
+      engine: engineName,
+      sizeGiB: 16,
+      ...imageFor(strategy, engineName),
+    },
   ];
 }
 
@@ -119,7 +133,7 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
       kubernetes: { namespace, skipAwait: true },
       objectStore: { provider: "minio", bucket: "llm-models" },
       storage: { strategy },
-      models: models(engineName, REV_B1),
+      models: models(engineName, REV_B1, strategy),
     };
     const stack: Stack = await engine.stack(`${strategy}-${engineName}`, raw, { hfToken: HF_TOKEN });
 
@@ -148,13 +162,13 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
     expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
 
     // A new revision of model b: the plan touches b's resources only, and does touch its server.
-    await engine.setConfig(stack, "models", models(engineName, REV_B2));
+    await engine.setConfig(stack, "models", models(engineName, REV_B2, strategy));
     const recorder = stepRecorder();
     await stack.preview({ onEvent: recorder.onEvent });
     const changed = recorder.steps.filter((s) => s.op !== "same").map((s) => s.name);
     expect(changed).toContain("b-server");
     expect(changed.filter((n) => !belongsToB(n))).toEqual([]);
-    await engine.setConfig(stack, "models", models(engineName, REV_B1));
+    await engine.setConfig(stack, "models", models(engineName, REV_B1, strategy));
 
     // destroy of the serving layer: protected credentials stay in the state, the namespace and the
     // claims stay in the cluster; everything else is gone.
