@@ -23,7 +23,8 @@ const REV_B2 = "bb46c15ee4bb56c5b63245ef50fd7637234d6f75";
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const HF_TOKEN = "hf_integrationTokenValue0123456789";
 /** Secret keys that hold credentials (endpoints and bucket names in the same Secrets are not secret). */
-const CREDENTIAL_KEY = /\/(.*PASSWORD|.*SECRET.*|.*TOKEN|AWS_ACCESS_KEY_ID|access-key|secret-key|metaurl|password)$/;
+const CREDENTIAL_KEY = /\/(.*PASSWORD|.*SECRET.*|.*TOKEN|AWS_ACCESS_KEY_ID|API_KEY|access-key|secret-key|metaurl|password)$/;
+const API_KEY = "integration-api-key-0123456789abcdef";
 
 let server: ApiServer;
 let kube: KubeClient;
@@ -135,7 +136,8 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
       storage: { strategy },
       models: models(engineName, REV_B1, strategy),
     };
-    const stack: Stack = await engine.stack(`${strategy}-${engineName}`, raw, { hfToken: HF_TOKEN });
+    // Every model requires an API key: its Secret's value is one more credential the state must not hold.
+    const stack: Stack = await engine.stack(`${strategy}-${engineName}`, raw, { hfToken: HF_TOKEN, apiKey: API_KEY });
 
     // up: every object the state lists exists in the API server.
     const up = await stack.up();
@@ -148,6 +150,7 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
     const state = await engine.stateText(stack);
     const values = (await secretValues(namespace)).filter((v) => CREDENTIAL_KEY.test(v.where));
     expect(values.length).toBeGreaterThanOrEqual(6);
+    expect(values.filter((v) => v.where.endsWith("-api-key/API_KEY")).map((v) => v.value)).toEqual([API_KEY, API_KEY]);
     for (const { where, value } of values) {
       expect(state.includes(value), `${where} in the state`).toBe(false);
       expect(state.includes(Buffer.from(value).toString("base64")), `${where} (base64) in the state`).toBe(false);
