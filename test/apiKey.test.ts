@@ -73,6 +73,12 @@ describe("llm-serving:apiKey", () => {
     expect(error.message).not.toContain("short-key");
   });
 
+  it("never shows a malformed secret's value (apiKeys must be a map)", async () => {
+    const { error } = await expectConfigError(stack({ apiKeys: "chat-key-0123456789abcdef-plain" }));
+    expect(error.message).toContain('llm-serving:apiKeys: found "(a secret, not shown)"; expected record');
+    expect(error.message).not.toContain("chat-key-0123456789abcdef-plain");
+  });
+
   it("refuses --api-key in extraArgs without echoing it", async () => {
     const raw = stack();
     (raw.models as Record<string, unknown>[])[0].extraArgs = ["--api-key=plain-text-key-123456"];

@@ -252,9 +252,16 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 
+/** Config keys set with `pulumi config set --secret`: an error never shows what was found there. */
+const SECRET_KEYS: readonly PropertyKey[] = ["hfToken", "juicefsRedisUrl", "apiKey", "apiKeys"];
+
+/** Stands in for a secret's value in messages (`describe` renders it through toJSON). */
+const REDACTED = { toJSON: () => "(a secret, not shown)" };
+
 function fromZod(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
   const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
-  const found = "input" in issue ? issue.input : valueAt(raw, path);
+  const value = "input" in issue ? issue.input : valueAt(raw, path);
+  const found = SECRET_KEYS.includes(path[0]) && value !== undefined ? REDACTED : value;
   switch (issue.code) {
     case "unrecognized_keys": {
       const allowed = allowedKeysAt(path);
