@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
-import { StackConfig } from "./config/schema";
+import { StackConfig, strategyDefaults } from "./config/schema";
 import { API_KEY_SECRET_KEY } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
@@ -158,7 +158,11 @@ export class LlmServing extends pulumi.ComponentResource {
           child,
         );
         plan = cache.plan;
-        this.skypilot[model.name] = skypilotConsumer(model, store);
+        this.skypilot[model.name] = skypilotConsumer(
+          model,
+          store,
+          (config.storage.s3Streaming ?? strategyDefaults.s3Streaming()).requestTimeoutMs,
+        );
         this.catalog[model.name] = {
           uri: mirror.uri,
           huggingFace: model.huggingFace,

@@ -478,6 +478,18 @@ describe("storage strategies", () => {
     ).toBe(true);
     expect(spec.containers[0].args).toContain('{"concurrency":16,"distributed":true}');
     expect(spec.volumes.find((v: any) => v.name === "dshm").emptyDir).toEqual({ medium: "Memory", sizeLimit: "16Gi" });
+    // The streamer's 1000 ms request timeout is raised; connections stay the SDK's unless set.
+    expect(spec.containers[0].env).toContainEqual({ name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: "30000" });
+    expect(spec.containers[0].env.find((e: any) => e.name === "RUNAI_STREAMER_S3_MAX_CONNECTIONS")).toBeUndefined();
+    const raw = rawFor("s3Streaming", "vllm", "r2");
+    raw.storage = { strategy: "s3Streaming", s3Streaming: { requestTimeoutMs: 60000, maxConnections: 32 } };
+    const tuned = podSpecOf((await runProgram(raw)).one("kubernetes:apps/v1:Deployment", "m-server"));
+    expect(tuned.containers[0].env).toEqual(
+      expect.arrayContaining([
+        { name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: "60000" },
+        { name: "RUNAI_STREAMER_S3_MAX_CONNECTIONS", value: "32" },
+      ]),
+    );
   });
 });
 

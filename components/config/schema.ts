@@ -190,6 +190,13 @@ const juicefs = z.strictObject({
 const s3Streaming = z.strictObject({
   concurrency: positiveInt.max(256).default(16),
   memoryLimitBytes: positiveInt.optional(),
+  /**
+   * The streamer aborts and retries a request whose transfer stays below its low-speed limit this
+   * long; its own default (1000 ms) is too short for MinIO or R2 under load.
+   */
+  requestTimeoutMs: positiveInt.max(600_000).default(30_000),
+  /** S3 connections per client (the streamer's default: the AWS SDK's). */
+  maxConnections: positiveInt.max(1024).optional(),
 });
 
 const storage = z.strictObject({

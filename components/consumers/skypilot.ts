@@ -29,6 +29,8 @@ export interface SkyPilotStore {
   readonly endpoint: string;
   readonly region: string;
   readonly pathStyle: boolean;
+  /** The streamer's S3 request timeout (`storage.s3Streaming.requestTimeoutMs`). */
+  readonly requestTimeoutMs: number;
 }
 
 /** The task, as plain data (config → task): SkyPilot's task YAML schema. */
@@ -51,6 +53,7 @@ export function skypilotTask(model: ModelConfig, store: SkyPilotStore): Record<s
       // R2 and MinIO need path-style requests; never ask a cloud metadata service for credentials.
       RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING: store.pathStyle ? "0" : "1",
       AWS_EC2_METADATA_DISABLED: "true",
+      RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS: String(store.requestTimeoutMs),
     },
     // Values come from `sky launch --secret NAME` (the caller's environment), never from this file.
     secrets: { [S3_SECRET_KEYS.accessKeyId]: null, [S3_SECRET_KEYS.secretAccessKey]: null },
@@ -91,7 +94,7 @@ export interface SkyPilotConsumer {
   readonly taskYaml: pulumi.Output<string>;
 }
 
-export function skypilotConsumer(model: ModelConfig, store: ModelStore): SkyPilotConsumer {
+export function skypilotConsumer(model: ModelConfig, store: ModelStore, requestTimeoutMs: number): SkyPilotConsumer {
   const header = `# sky launch -c ${model.name} ${model.name}.yaml --secret AWS_ACCESS_KEY_ID --secret AWS_SECRET_ACCESS_KEY\n`;
   return {
     uri: pulumi.interpolate`s3://${store.bucket}/${modelPrefix(model)}`,
@@ -103,7 +106,7 @@ export function skypilotConsumer(model: ModelConfig, store: ModelStore): SkyPilo
       .all([store.bucket, store.endpoint])
       .apply(
         ([bucket, endpoint]) =>
-          header + toYaml(skypilotTask(model, { bucket, endpoint, region: store.region, pathStyle: store.pathStyle })),
+          header + toYaml(skypilotTask(model, { bucket, endpoint, region: store.region, pathStyle: store.pathStyle, requestTimeoutMs })),
       ),
   };
 }

@@ -54,6 +54,9 @@ export class S3StreamingModelCache extends ModelCache {
         // R2 and MinIO need path-style requests; never ask the EC2 metadata service for credentials.
         { name: "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING", value: store.pathStyle ? "0" : "1" },
         { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
+        // The streamer's S3 client settings (runai-model-streamer's s3 client config, 0.15.7 and later).
+        { name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: String(settings.requestTimeoutMs) },
+        ...(settings.maxConnections ? [{ name: "RUNAI_STREAMER_S3_MAX_CONNECTIONS", value: String(settings.maxConnections) }] : []),
       ],
       nodeSelector: {},
       spreadable: true,

@@ -13,8 +13,14 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VALIDATOR = REPO / "test" / "python" / "validate_skypilot_task.py"
 REV = "7ae557604adf67be50417f59c2c2f167def9a775"
-R2 = {"bucket": "llm-models", "endpoint": "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com", "region": "auto", "pathStyle": True}
-S3 = {"bucket": "weights", "endpoint": "https://s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "pathStyle": False}
+R2 = {
+    "bucket": "llm-models",
+    "endpoint": "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
+    "region": "auto",
+    "pathStyle": True,
+    "requestTimeoutMs": 30000,
+}
+S3 = {"bucket": "weights", "endpoint": "https://s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "pathStyle": False, "requestTimeoutMs": 30000}
 
 
 def render(models, store):
@@ -77,6 +83,7 @@ def test_skypilot_accepts_every_task_and_streams_the_mirrored_prefix(tmp_path, r
         assert task["envs"]["AWS_ENDPOINT_URL"] == R2["endpoint"]
         assert task["envs"]["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] == "0"
         assert task["envs"]["AWS_EC2_METADATA_DISABLED"] == "true"
+        assert task["envs"]["RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS"] == "30000"
 
 
 def test_gpus_and_flags_follow_the_model(tmp_path, r2_tasks):
