@@ -11,21 +11,19 @@
  *
  *   npm run bench:transfer            (BENCH_SIZE_GIB=4.5 BENCH_ROUNDS=3 BENCH_DIR=/tmp/...)
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { PRELOAD_PY, s5cmdCopyFlags } from "../components/scripts";
 import { strategyDefaults } from "../components/config/schema";
-import { freePort, median, toolchainBinDir } from "../scripts/localTools";
+import { median } from "../scripts/localTools";
+import { BUCKET, canDropCaches, fmt, PREFIX, run, startS3, timed } from "./s3bench";
 
 const SIZE_GIB = Number(process.env.BENCH_SIZE_GIB ?? "4.5");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? "3");
 const DIR = process.env.BENCH_DIR ?? "/tmp/llm-serving-bench";
-const BUCKET = "llm-models";
-const PREFIX = "models/bench/Synthetic-7B/0123456789abcdef0123456789abcdef01234567";
-const ACCESS = { AWS_ACCESS_KEY_ID: "bench", AWS_SECRET_ACCESS_KEY: randomBytes(12).toString("hex"), AWS_REGION: "us-east-1" };
 
 type Flags = { numWorkers: number; concurrency: number; partSizeMiB: number };
 /** Flag sets tried for the copy: s5cmd's own defaults, the Job defaults, and neighbours. */
@@ -40,28 +38,7 @@ const CANDIDATES: Flags[] = [
   { numWorkers: 32, concurrency: 4, partSizeMiB: 128 },
 ].filter((f, i, all) => all.findIndex((g) => s5cmdCopyFlags(g) === s5cmdCopyFlags(f)) === i);
 
-const bin = toolchainBinDir();
-const env = { ...process.env, ...ACCESS, PATH: `${bin}:${process.env.PATH}` };
-const canDropCaches = process.getuid?.() === 0 && existsSync("/proc/sys/vm/drop_caches");
-
-/** Runs a program (a shell script when given a string) and fails loudly. */
-function run(command: string | string[], extraEnv: Record<string, string> = {}): void {
-  const [file, ...args] = typeof command === "string" ? ["/bin/sh", "-c", command] : command;
-  const r = spawnSync(file, args, { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
-  if (r.status !== 0)
-    throw new Error(`failed (${r.status}): ${[file, ...args].join(" ").slice(0, 200)}\n${r.stderr.toString().slice(-2000)}`);
-}
-const sh = (script: string) => run(script);
-
-/** Seconds for one run, cold page cache, including the flush of what it wrote. */
-function timed(command: string | string[], extraEnv: Record<string, string> = {}): number {
-  sh("sync");
-  if (canDropCaches) writeFileSync("/proc/sys/vm/drop_caches", "3");
-  const start = process.hrtime.bigint();
-  run(command, extraEnv);
-  sh("sync");
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
+const sh = (script: string) => void run(script);
 
 /** Writes `bytes` of random data (a shard) without holding it in memory. */
 function randomFile(path: string, bytes: number): void {
@@ -101,29 +78,7 @@ function syntheticModel(dir: string): number {
   return total;
 }
 
-async function startS3(root: string): Promise<{ endpoint: string; stop: () => void }> {
-  const port = await freePort();
-  const server = spawn(join(bin, "versitygw"), ["--port", `127.0.0.1:${port}`, "--quiet", "posix", root], {
-    env: { ...env, ROOT_ACCESS_KEY_ID: ACCESS.AWS_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY: ACCESS.AWS_SECRET_ACCESS_KEY },
-    stdio: "ignore",
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync("s5cmd", ["--endpoint-url", endpoint, "ls"], { env }).status === 0) return { endpoint, stop: () => server.kill() };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  server.kill();
-  throw new Error("versitygw did not start");
-}
-
-function fmt(seconds: number, bytes: number): string {
-  return `${seconds.toFixed(2).padStart(7)} s  ${(bytes / 2 ** 30 / seconds).toFixed(2).padStart(6)} GiB/s`;
-}
-
 async function main(): Promise<void> {
-  for (const tool of ["s5cmd", "versitygw"]) {
-    if (!existsSync(join(bin, tool))) throw new Error(`${tool} missing: run \`bash scripts/toolchain.sh bench\` first`);
-  }
   if (!existsSync("/usr/bin/aws"))
     throw new Error("/usr/bin/aws missing: run `bash scripts/toolchain.sh bench` (installs Debian's awscli)");
   rmSync(DIR, { recursive: true, force: true });

@@ -48,8 +48,8 @@ case "${1:-}" in
     # The pod scripts and the repo's own: ruff for Python, shellcheck for shell.
     llm_serving_python
     venv_bin="$(dirname "$LLM_SERVING_PYTHON")"
-    "$venv_bin/ruff" check --line-length 150 components test/python
-    "$venv_bin/ruff" format --check --line-length 150 components test/python
+    "$venv_bin/ruff" check --line-length 150 components test/python bench
+    "$venv_bin/ruff" format --check --line-length 150 components test/python bench
     "$venv_bin/shellcheck" components/*/*.sh scripts/*.sh .ci/run policies/analyzer
     ;;
   install) ;;

@@ -1,7 +1,16 @@
 /** vLLM (`vllm serve <model>`, port 8000, /health). Flags follow vLLM v0.33.0. */
-import { apiKeyEnv, CACHE_ROOT, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { apiKeyEnv, CACHE_ROOT, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, EngineModelSource, InferenceEngine } from "./engine";
 
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
+
+/** vLLM's --model-loader-extra-config for the Run:ai streamer (RunaiModelStreamerLoader's keys). */
+export function runaiExtraConfig(source: Extract<EngineModelSource, { kind: "s3" }>, gpus: number): string {
+  const extra: Record<string, unknown> = { concurrency: source.concurrency };
+  if (source.memoryLimitBytes !== undefined) extra.memory_limit = source.memoryLimitBytes;
+  // Each tensor-parallel rank streams only its own shard.
+  if (gpus > 1) extra.distributed = true;
+  return JSON.stringify(extra);
+}
 
 export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["args"] {
   const args: EngineLaunch["args"] = [];
@@ -11,13 +20,7 @@ export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["arg
   args.push("--host", "0.0.0.0", "--port", "8000", "--served-model-name", model.name, "--tensor-parallel-size", String(model.gpus));
   if (model.maxModelLen !== undefined) args.push("--max-model-len", String(model.maxModelLen));
   if (model.gpuMemoryUtilization !== undefined) args.push("--gpu-memory-utilization", String(model.gpuMemoryUtilization));
-  if (source.kind === "s3") {
-    const extra: Record<string, unknown> = { concurrency: source.concurrency };
-    if (source.memoryLimitBytes !== undefined) extra.memory_limit = source.memoryLimitBytes;
-    // Each tensor-parallel rank streams only its own shard.
-    if (model.gpus > 1) extra.distributed = true;
-    args.push("--load-format", "runai_streamer", "--model-loader-extra-config", JSON.stringify(extra));
-  }
+  if (source.kind === "s3") args.push("--load-format", "runai_streamer", "--model-loader-extra-config", runaiExtraConfig(source, model.gpus));
   if (source.kind === "huggingFace") args.push("--download-dir", `${CACHE_ROOT}/huggingface/hub`);
   return [...args, ...model.extraArgs];
 }

@@ -23,6 +23,18 @@ export function s3StreamingSettings(config: StackConfig): S3StreamingConfig {
   return config.storage.s3Streaming ?? strategyDefaults.s3Streaming();
 }
 
+/** The engine's streamer settings besides the reader's credentials (the bucket's Secret gives those). */
+export function streamerEnv(settings: S3StreamingConfig, pathStyle: boolean): { name: string; value: string }[] {
+  return [
+    // R2 and MinIO need path-style requests; never ask the EC2 metadata service for credentials.
+    { name: "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING", value: pathStyle ? "0" : "1" },
+    { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
+    // The streamer's S3 client settings (runai-model-streamer's s3 client config, 0.15.7 and later).
+    { name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: String(settings.requestTimeoutMs) },
+    ...(settings.maxConnections ? [{ name: "RUNAI_STREAMER_S3_MAX_CONNECTIONS", value: String(settings.maxConnections) }] : []),
+  ];
+}
+
 export class S3StreamingModelCache extends ModelCache {
   public readonly plan: ModelCachePlan;
 
@@ -49,15 +61,7 @@ export class S3StreamingModelCache extends ModelCache {
           securityContext: restrictedContainerSecurity(),
         }),
       ],
-      env: [
-        ...readerEnv,
-        // R2 and MinIO need path-style requests; never ask the EC2 metadata service for credentials.
-        { name: "RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING", value: store.pathStyle ? "0" : "1" },
-        { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
-        // The streamer's S3 client settings (runai-model-streamer's s3 client config, 0.15.7 and later).
-        { name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: String(settings.requestTimeoutMs) },
-        ...(settings.maxConnections ? [{ name: "RUNAI_STREAMER_S3_MAX_CONNECTIONS", value: String(settings.maxConnections) }] : []),
-      ],
+      env: [...readerEnv, ...streamerEnv(settings, store.pathStyle)],
       nodeSelector: {},
       spreadable: true,
       fillAt: "job",

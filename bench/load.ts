@@ -1,0 +1,247 @@
+/**
+ * Time to weights: from start until every tensor of every shard is in the model's (CPU) memory, for
+ * each way the program gets weights to an engine, side by side in one run:
+ *   limit         the S3 server's backing files read by a reader per shard, no S3 in between
+ *   s3Streaming   the Run:ai streamer from the bucket, with the env and extra config the program
+ *                 renders for vLLM, at the program's default concurrency and a sweep
+ *   preload+load  the preload Job's script to a local directory, then vLLM's safetensors load from it
+ *                 (the hostPath / localPath / longhorn cold path)
+ *   warm cache    vLLM's safetensors load from the filled directory (the node already has it)
+ *   naive         `aws s3 cp --recursive`, then the same load (seed 002's way)
+ *   bare copy     the preload's s5cmd copy alone (what the preload's verification is measured against)
+ * A generated safetensors model (real headers, index, bf16 tensors of a 7B layer's shapes) sits in a
+ * real S3 server (versitygw) on loopback, uploaded by the mirror Job's own upload script; the page
+ * cache is dropped before each run, methods alternate order each round, medians of BENCH_ROUNDS.
+ * The loaders are bench/load_weights.py (torch and the streamer at the versions vLLM 0.33.0 takes).
+ *
+ *   npm run bench:load     (BENCH_SIZE_GIB=4 BENCH_ROUNDS=3 BENCH_SWEEP=4,8,16,32,64 BENCH_DIR=/tmp/...
+ *                           BENCH_FIRST_TOUCH_GIB: memory faulted in first, default all available but 3 GiB)
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { strategyDefaults } from "../components/config/schema";
+import { runaiExtraConfig } from "../components/engines/vllm";
+import { MIRROR_UPLOAD_SH, PRELOAD_PY, s5cmdCopyFlags, VERIFY_STREAMED_PY } from "../components/scripts";
+import { streamerEnv } from "../components/storage/s3Streaming";
+import { median } from "../scripts/localTools";
+import { ACCESS, BUCKET, canDropCaches, dropCaches, PREFIX, rate, run, startS3 } from "./s3bench";
+
+const SIZE_GIB = Number(process.env.BENCH_SIZE_GIB ?? "4");
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? "3");
+const SWEEP = (process.env.BENCH_SWEEP ?? "4,8,16,32,64").split(",").map(Number);
+const DIR = process.env.BENCH_DIR ?? "/tmp/llm-serving-load-bench";
+const LOADER = resolve(__dirname, "load_weights.py");
+
+interface Measured {
+  wall: number;
+  user: number;
+  sys: number;
+  /** CPU seconds of the S3 server during the run. */
+  server: number;
+}
+
+/** The benchmark venv's python (scripts/python.sh: created once per bench/requirements.txt). */
+function benchPython(): string {
+  const r = spawnSync("bash", ["-c", "source scripts/python.sh && venv_for bench/requirements.txt bench"], {
+    cwd: resolve(__dirname, ".."),
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (r.status !== 0) throw new Error("could not create the benchmark venv from bench/requirements.txt");
+  return r.stdout.toString().trim();
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The model's manifest bytes and the shards' bytes (what every method must bring into memory). */
+function shardBytes(dir: string): number {
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { files: { path: string; size: number }[] };
+  return manifest.files.filter((f) => f.path.endsWith(".safetensors")).reduce((n, f) => n + f.size, 0);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync("/usr/bin/aws")) throw new Error("/usr/bin/aws missing: run `bash scripts/toolchain.sh bench` first");
+  const python = benchPython();
+  const loader =
+    (...args: string[]) =>
+    (extraEnv: Record<string, string> = {}) =>
+      JSON.parse(
+        run([python, LOADER, ...args], extraEnv)
+          .trim()
+          .split("\n")
+          .pop() ?? "{}",
+      ) as Omit<Measured, "server">;
+
+  rmSync(DIR, { recursive: true, force: true });
+  const work = join(DIR, "work");
+  const model = join(work, "model");
+  const generated = loader("generate", model, String(SIZE_GIB))() as unknown as { shards: number; tensors: number; bytes: number };
+  loader("manifests", work)();
+  const s3Root = join(DIR, "s3");
+  mkdirSync(s3Root, { recursive: true });
+  const s3 = await startS3(s3Root);
+  try {
+    const preloadFlags = s5cmdCopyFlags(strategyDefaults.preload());
+    const s3Env = { AWS_ENDPOINT_URL: s3.endpoint, BUCKET, PREFIX };
+    run(`s5cmd --endpoint-url ${s3.endpoint} mb s3://${BUCKET}`);
+    run(["/bin/sh", "-c", MIRROR_UPLOAD_SH, "upload", ...preloadFlags.split(" ")], { ...s3Env, MIRROR_WORK: work });
+    const bytes = shardBytes(work);
+    const uri = `s3://${BUCKET}/${PREFIX}`;
+    const dest = join(DIR, "node-cache");
+    const naiveDest = join(DIR, "naive");
+
+    // The program's rendering: the streamer env of s3StreamingModelCache (R2/MinIO path-style) and
+    // the --model-loader-extra-config vLLM gets.
+    const settings = strategyDefaults.s3Streaming();
+    const plainEnv = Object.fromEntries(streamerEnv(settings, true).map((e) => [e.name, e.value]));
+    const extraConfig = (concurrency: number, memoryLimitBytes = settings.memoryLimitBytes) =>
+      runaiExtraConfig({ kind: "s3", uri, concurrency, memoryLimitBytes }, 1);
+    const streamEnv = { ...plainEnv, ...ACCESS, AWS_ENDPOINT_URL: s3.endpoint };
+
+    // This VM's cost of faulting in fresh memory, which a GPU node does not pay at this rate: measured
+    // on memory never used since boot, then the same amount again once the guest has used it all.
+    const availableGiB = Number(/MemAvailable:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 2 ** 20;
+    const warmGiB = Number(process.env.BENCH_FIRST_TOUCH_GIB ?? Math.max(1, Math.floor(availableGiB - 3)));
+    const fresh = JSON.parse(run([python, LOADER, "first-touch", String(warmGiB)])) as { first: number; again: number; bytes: number };
+    const reused = JSON.parse(run([python, LOADER, "first-touch", "2"])) as { first: number; again: number; bytes: number };
+
+    const backing = join(s3Root, BUCKET, PREFIX);
+    const safetensorsLoad = loader("safetensors", dest);
+    const preloadOnly: number[] = [];
+    const methods: Record<string, () => Omit<Measured, "server">> = {
+      limit: () => loader("raw", backing)(),
+      ...Object.fromEntries(
+        SWEEP.map((c) => [
+          `s3Streaming c=${c}${c === settings.concurrency ? " *" : ""}`,
+          () => loader("stream", uri, extraConfig(c), model)(streamEnv),
+        ]),
+      ),
+      // The two other settings that shape the streamer's reads, at the program's concurrency:
+      // the request size (8 MiB for object stores by default) and the CPU buffer's cap (40 GB).
+      [`s3Streaming c=${settings.concurrency} chunk 32 MiB`]: () =>
+        loader("stream", uri, extraConfig(settings.concurrency), model)({ ...streamEnv, RUNAI_STREAMER_CHUNK_BYTESIZE: String(32 << 20) }),
+      [`s3Streaming c=${settings.concurrency} memory_limit 1 GiB`]: () =>
+        loader("stream", uri, extraConfig(settings.concurrency, 2 ** 30), model)(streamEnv),
+      "preload+load": () => {
+        rmSync(dest, { recursive: true, force: true });
+        const copy = loader("exec", "--", "python3", "-c", PRELOAD_PY, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
+        // The engine starts on the same node right after: the preload's pages may still be cached.
+        const load = safetensorsLoad();
+        preloadOnly.push(copy.wall);
+        return { wall: copy.wall + load.wall, user: copy.user + load.user, sys: copy.sys + load.sys };
+      },
+      "warm cache": () => safetensorsLoad(),
+      naive: () => {
+        rmSync(naiveDest, { recursive: true, force: true });
+        const copy = loader(
+          "exec",
+          "--",
+          "/usr/bin/aws",
+          "--endpoint-url",
+          s3.endpoint,
+          "s3",
+          "cp",
+          "--recursive",
+          "--only-show-errors",
+          `${uri}/`,
+          `${naiveDest}/`,
+        )();
+        const load = loader("safetensors", naiveDest)();
+        return { wall: copy.wall + load.wall, user: copy.user + load.user, sys: copy.sys + load.sys };
+      },
+      "bare copy": () => {
+        rmSync(join(DIR, "bare"), { recursive: true, force: true });
+        return loader(
+          "exec",
+          "--",
+          "s5cmd",
+          "--endpoint-url",
+          s3.endpoint,
+          ...preloadFlags.split(" "),
+          `${uri}/*`,
+          `${join(DIR, "bare")}/`,
+        )();
+      },
+    };
+    // The warm-cache load needs a filled node cache before its first turn.
+    loader("exec", "--", "python3", "-c", PRELOAD_PY, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
+
+    console.log(
+      `# time to weights: ${(bytes / 2 ** 30).toFixed(2)} GiB of safetensors (${generated.shards} shards, ${generated.tensors} bf16 tensors), ${ROUNDS} rounds, page cache ${canDropCaches ? "dropped before each run" : "NOT dropped (not root)"}`,
+    );
+    console.log(
+      `# machine: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; versitygw (posix) on loopback`,
+    );
+    console.log(
+      `# this VM faults in fresh memory at ${rate(fresh.first, fresh.bytes)} (${warmGiB} GiB never used since boot; rewriting it: ${rate(fresh.again, fresh.bytes)}); once used, a fresh 2 GiB allocation faults in at ${rate(reused.first, reused.bytes)}\n`,
+    );
+
+    const results: Record<string, Measured[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = Object.keys(methods);
+      if (round % 2 === 1) order.reverse();
+      for (const name of order) {
+        dropCaches();
+        const server = cpuSeconds(s3.pid);
+        const m = methods[name]();
+        results[name].push({ ...m, server: cpuSeconds(s3.pid) - server });
+        console.error(`round ${round + 1}: ${name} ${m.wall.toFixed(2)} s`);
+      }
+    }
+
+    // The s3Streaming pod's init step, before the engine starts (cold page cache on the server).
+    const verify = Array.from({ length: ROUNDS }, () => {
+      dropCaches();
+      return loader("exec", "--", "python3", "-c", VERIFY_STREAMED_PY)({ ...s3Env }).wall;
+    });
+
+    const med = (name: string, key: keyof Measured) => median(results[name].map((r) => r[key]));
+    const limit = med("limit", "wall");
+    console.log("| method | median | rate | × limit | user CPU | sys CPU | S3 server CPU | runs |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const name of Object.keys(methods)) {
+      const wall = med(name, "wall");
+      const cells = [
+        name,
+        `${wall.toFixed(2)} s`,
+        rate(wall, bytes),
+        `${(limit / wall).toFixed(2)}×`,
+        `${med(name, "user").toFixed(1)} s`,
+        `${med(name, "sys").toFixed(1)} s`,
+        `${med(name, "server").toFixed(1)} s`,
+        results[name].map((r) => r.wall.toFixed(1)).join(" "),
+      ];
+      console.log(`| ${cells.join(" | ")} |`);
+    }
+    const streamed = `s3Streaming c=${settings.concurrency} *`;
+    const best = Object.keys(methods)
+      .filter((n) => n.startsWith("s3Streaming"))
+      .sort((a, b) => med(a, "wall") - med(b, "wall"))[0];
+    console.log("\n## ratios (medians)");
+    if (results[streamed]) {
+      console.log(`streaming (default) vs the limit:  ${(limit / med(streamed, "wall")).toFixed(2)}×   (goal ≥ 0.8×)`);
+      console.log(`streaming (default) vs naive:      ${(med("naive", "wall") / med(streamed, "wall")).toFixed(2)}× faster   (goal ≥ 2×)`);
+    }
+    console.log(`fastest streamer setting:          ${best} (${(limit / med(best, "wall")).toFixed(2)}× the limit)`);
+    console.log(
+      `preload verification overhead:     +${((median(preloadOnly) / med("bare copy", "wall") - 1) * 100).toFixed(0)}% (the preload Job ${median(preloadOnly).toFixed(2)} s vs the bare copy; goal ≤ 5%)`,
+    );
+    console.log(
+      `s3Streaming's object check:         ${median(verify).toFixed(2)} s before the engine starts (runs ${verify.map((v) => v.toFixed(2)).join(" ")}; goal < 2 s for 16 GiB)`,
+    );
+    console.log(`preload+load vs streaming (best):  ${(med("preload+load", "wall") / med(best, "wall")).toFixed(2)}× the time`);
+  } finally {
+    s3.stop();
+    rmSync(DIR, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:load: ${error.message}`);
+  process.exit(1);
+});
