@@ -40,6 +40,16 @@ export function podSecurity(): k8s.types.input.core.v1.PodSecurityContext {
   };
 }
 
+/** The model server's CPU request (`models[].cpu`, default 2 per GPU). */
+export function serverCpu(model: ModelConfig): string {
+  return model.cpu ?? String(2 * model.gpus);
+}
+
+/** Cores in a CPU quantity as the schema accepts it ("4", "1.5", "500m"). */
+export function cpuCores(quantity: string): number {
+  return quantity.endsWith("m") ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
+}
+
 /** A scratch emptyDir mounted at /tmp so read-only root filesystems still work. */
 export const TMP_VOLUME: k8s.types.input.core.v1.Volume = { name: "tmp", emptyDir: { sizeLimit: "1Gi" } };
 export const TMP_MOUNT: k8s.types.input.core.v1.VolumeMount = { name: "tmp", mountPath: "/tmp" };

@@ -232,6 +232,12 @@ const badConfigs: [string, Record<string, unknown>, string, string][] = [
     "node-local",
   ],
   [
+    "s3Streaming chunk below the streamer's object-store minimum",
+    withStorage({ strategy: "s3Streaming", s3Streaming: { chunkSizeMiB: 4 } }),
+    "llm-serving:storage.s3Streaming.chunkSizeMiB",
+    "expected >= 5",
+  ],
+  [
     "startup budget and bandwidth both set",
     withModel({ startup: { budgetSeconds: 600, bandwidthMiBps: 100 } }),
     "llm-serving:models[0].startup",

@@ -457,6 +457,23 @@ describe("storage strategies", () => {
     expectPreload(warmup.initContainers, warmup.containers);
   });
 
+  it("s3Streaming: the streamer's readers follow the server's CPU request unless set (bench:load)", async () => {
+    const reads = async (model: Record<string, unknown>, s3Streaming: Record<string, unknown> = {}) => {
+      const raw = rawFor("s3Streaming", "vllm", "r2", model);
+      raw.storage = { strategy: "s3Streaming", s3Streaming };
+      const container = podSpecOf((await runProgram(raw)).one("kubernetes:apps/v1:Deployment", "m-server")).containers[0];
+      const extra = JSON.parse(container.args[container.args.indexOf("--model-loader-extra-config") + 1]);
+      const chunk = container.env.find((e: any) => e.name === "RUNAI_STREAMER_CHUNK_BYTESIZE").value;
+      return [extra.concurrency, Number(chunk) / 2 ** 20];
+    };
+    expect(await reads({})).toEqual([4, 32]); // 1 GPU: 2 CPUs
+    expect(await reads({ cpu: "500m" })).toEqual([4, 32]); // never fewer than 4 readers
+    expect(await reads({ cpu: "12" })).toEqual([24, 8]); // chunks never below the streamer's 8 MiB
+    expect(await reads({ cpu: "64" })).toEqual([64, 8]);
+    expect(await reads({ cpu: "4" }, { concurrency: 16, chunkSizeMiB: 64 })).toEqual([16, 64]);
+    expect(await reads({ cpu: "4" }, { concurrency: 2 })).toEqual([2, 64]);
+  });
+
   it("juicefs on MinIO keeps metadata backups on (only R2 needs backup-meta=0)", async () => {
     const run = await runProgram(rawFor("juicefs", "vllm", "minio"));
     expect(run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models").inputs.mountOptions).not.toContain("backup-meta=0");
@@ -476,7 +493,9 @@ describe("storage strategies", () => {
     expect(
       verify.env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "r2-reader"),
     ).toBe(true);
-    expect(spec.containers[0].args).toContain('{"concurrency":16,"distributed":true}');
+    // 2 GPUs → 4 CPUs requested → 8 readers of 16 MiB requests (128 MiB in flight).
+    expect(spec.containers[0].args).toContain('{"concurrency":8,"distributed":true}');
+    expect(spec.containers[0].env).toContainEqual({ name: "RUNAI_STREAMER_CHUNK_BYTESIZE", value: String(16 << 20) });
     expect(spec.volumes.find((v: any) => v.name === "dshm").emptyDir).toEqual({ medium: "Memory", sizeLimit: "16Gi" });
     // The streamer's 1000 ms request timeout is raised; connections stay the SDK's unless set.
     expect(spec.containers[0].env).toContainEqual({ name: "RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS", value: "30000" });

@@ -188,7 +188,10 @@ const juicefs = z.strictObject({
 });
 
 const s3Streaming = z.strictObject({
-  concurrency: positiveInt.max(256).default(16),
+  /** The streamer's reader threads; default from the server's CPU request (bench:load). */
+  concurrency: positiveInt.max(256).optional(),
+  /** Bytes per S3 request (RUNAI_STREAMER_CHUNK_BYTESIZE); default keeps 128 MiB in flight. */
+  chunkSizeMiB: z.number().int().min(5).max(256).optional(),
   memoryLimitBytes: positiveInt.optional(),
   /**
    * The streamer aborts and retries a request whose transfer stays below its low-speed limit this

@@ -1,5 +1,14 @@
 /** vLLM (`vllm serve <model>`, port 8000, /health). Flags follow vLLM v0.33.0. */
-import { apiKeyEnv, CACHE_ROOT, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, EngineModelSource, InferenceEngine } from "./engine";
+import {
+  apiKeyEnv,
+  CACHE_ROOT,
+  cacheEnv,
+  commonCompileCacheEnv,
+  EngineLaunch,
+  EngineLaunchArgs,
+  EngineModelSource,
+  InferenceEngine,
+} from "./engine";
 
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
 
@@ -20,7 +29,8 @@ export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["arg
   args.push("--host", "0.0.0.0", "--port", "8000", "--served-model-name", model.name, "--tensor-parallel-size", String(model.gpus));
   if (model.maxModelLen !== undefined) args.push("--max-model-len", String(model.maxModelLen));
   if (model.gpuMemoryUtilization !== undefined) args.push("--gpu-memory-utilization", String(model.gpuMemoryUtilization));
-  if (source.kind === "s3") args.push("--load-format", "runai_streamer", "--model-loader-extra-config", runaiExtraConfig(source, model.gpus));
+  if (source.kind === "s3")
+    args.push("--load-format", "runai_streamer", "--model-loader-extra-config", runaiExtraConfig(source, model.gpus));
   if (source.kind === "huggingFace") args.push("--download-dir", `${CACHE_ROOT}/huggingface/hub`);
   return [...args, ...model.extraArgs];
 }

@@ -1,7 +1,7 @@
 /** One inference service per model: Deployment or StatefulSet, Service, PDB, probes from the budget. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, serverCpu, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
@@ -106,7 +106,7 @@ export function podSpec(
         ports: [{ name: "http", containerPort: engine.port }],
         env: mergeEnv(launch.env, plan.env, hfToken, apiKey.env, compile?.env ?? []),
         resources: {
-          requests: { cpu: model.cpu ?? String(2 * model.gpus), memory, ...gpu },
+          requests: { cpu: serverCpu(model), memory, ...gpu },
           limits: { memory, ...gpu },
         },
         startupProbe: { ...health, periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: startup.failureThreshold },
