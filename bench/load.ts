@@ -21,10 +21,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { strategyDefaults } from "../components/config/schema";
+import { ModelConfig, strategyDefaults } from "../components/config/schema";
 import { runaiExtraConfig } from "../components/engines/vllm";
 import { MIRROR_UPLOAD_SH, PRELOAD_PY, s5cmdCopyFlags, VERIFY_STREAMED_PY } from "../components/scripts";
-import { streamerEnv } from "../components/storage/s3Streaming";
+import { streamerEnv, streamerReads } from "../components/storage/s3Streaming";
 import { median } from "../scripts/localTools";
 import { ACCESS, BUCKET, canDropCaches, dropCaches, PREFIX, rate, run, startS3 } from "./s3bench";
 
@@ -98,10 +98,26 @@ async function main(): Promise<void> {
     // The program's rendering: the streamer env of s3StreamingModelCache (R2/MinIO path-style) and
     // the --model-loader-extra-config vLLM gets.
     const settings = strategyDefaults.s3Streaming();
-    const plainEnv = Object.fromEntries(streamerEnv(settings, true).map((e) => [e.name, e.value]));
-    const extraConfig = (concurrency: number, memoryLimitBytes = settings.memoryLimitBytes) =>
-      runaiExtraConfig({ kind: "s3", uri, concurrency, memoryLimitBytes }, 1);
-    const streamEnv = { ...plainEnv, ...ACCESS, AWS_ENDPOINT_URL: s3.endpoint };
+    // A server pod with this machine's CPUs; the sweep keeps the streamer's own 8 MiB requests.
+    const reads = streamerReads(settings, { cpu: String(cpus().length), gpus: 1 } as ModelConfig);
+    const streamEnv = {
+      ...Object.fromEntries(streamerEnv(settings, true, reads).map((e) => [e.name, e.value])),
+      ...ACCESS,
+      AWS_ENDPOINT_URL: s3.endpoint,
+    };
+    const stream =
+      (concurrency: number, chunkBytes: number, memoryLimitBytes = settings.memoryLimitBytes) =>
+      () =>
+        loader(
+          "stream",
+          uri,
+          runaiExtraConfig({ kind: "s3", uri, concurrency, memoryLimitBytes }, 1),
+          model,
+        )({
+          ...streamEnv,
+          RUNAI_STREAMER_CHUNK_BYTESIZE: String(chunkBytes),
+        });
+    const programDefault = `s3Streaming c=${reads.concurrency} chunk ${reads.chunkBytes >> 20} MiB *`;
 
     // This VM's cost of faulting in fresh memory, which a GPU node does not pay at this rate: measured
     // on memory never used since boot, then the same amount again once the guest has used it all.
@@ -115,18 +131,14 @@ async function main(): Promise<void> {
     const preloadOnly: number[] = [];
     const methods: Record<string, () => Omit<Measured, "server">> = {
       limit: () => loader("raw", backing)(),
-      ...Object.fromEntries(
-        SWEEP.map((c) => [
-          `s3Streaming c=${c}${c === settings.concurrency ? " *" : ""}`,
-          () => loader("stream", uri, extraConfig(c), model)(streamEnv),
-        ]),
+      ...Object.fromEntries(SWEEP.map((c) => [`s3Streaming c=${c} chunk 8 MiB`, stream(c, 8 << 20)])),
+      // The program's default for this CPU count, and with the CPU buffer capped (40 GB by default).
+      [programDefault]: stream(reads.concurrency, reads.chunkBytes),
+      [`s3Streaming c=${reads.concurrency} chunk ${reads.chunkBytes >> 20} MiB memory_limit 1 GiB`]: stream(
+        reads.concurrency,
+        reads.chunkBytes,
+        2 ** 30,
       ),
-      // The two other settings that shape the streamer's reads, at the program's concurrency:
-      // the request size (8 MiB for object stores by default) and the CPU buffer's cap (40 GB).
-      [`s3Streaming c=${settings.concurrency} chunk 32 MiB`]: () =>
-        loader("stream", uri, extraConfig(settings.concurrency), model)({ ...streamEnv, RUNAI_STREAMER_CHUNK_BYTESIZE: String(32 << 20) }),
-      [`s3Streaming c=${settings.concurrency} memory_limit 1 GiB`]: () =>
-        loader("stream", uri, extraConfig(settings.concurrency, 2 ** 30), model)(streamEnv),
       "preload+load": () => {
         rmSync(dest, { recursive: true, force: true });
         const copy = loader("exec", "--", "python3", "-c", PRELOAD_PY, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
@@ -218,7 +230,7 @@ async function main(): Promise<void> {
       ];
       console.log(`| ${cells.join(" | ")} |`);
     }
-    const streamed = `s3Streaming c=${settings.concurrency} *`;
+    const streamed = programDefault;
     const best = Object.keys(methods)
       .filter((n) => n.startsWith("s3Streaming"))
       .sort((a, b) => med(a, "wall") - med(b, "wall"))[0];
