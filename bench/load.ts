@@ -10,23 +10,34 @@
  *   naive         `aws s3 cp --recursive`, then the same load (seed 002's way)
  *   bare copy     the preload's s5cmd copy alone (what the preload's verification is measured against)
  * A generated safetensors model (real headers, index, bf16 tensors of a 7B layer's shapes) sits in a
- * real S3 server (versitygw) on loopback, uploaded by the mirror Job's own upload script; the page
+ * real S3 server (versitygw) on loopback, hashed and uploaded by the mirror Job's own steps; the page
  * cache is dropped before each run, methods alternate order each round, medians of BENCH_ROUNDS.
  * The loaders are bench/load_weights.py (torch and the streamer at the versions vLLM 0.33.0 takes).
  *
  *   npm run bench:load     (BENCH_SIZE_GIB=4 BENCH_ROUNDS=3 BENCH_SWEEP=4,8,16,32,64 BENCH_DIR=/tmp/...
  *                           BENCH_FIRST_TOUCH_GIB: memory faulted in first, default all available but 3 GiB)
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { ModelConfig, strategyDefaults } from "../components/config/schema";
 import { runaiExtraConfig } from "../components/engines/vllm";
-import { MIRROR_UPLOAD_SH, PRELOAD_PY, s5cmdCopyFlags, VERIFY_STREAMED_PY } from "../components/scripts";
+import { PRELOAD_PY, s5cmdCopyFlags, VERIFY_STREAMED_PY } from "../components/scripts";
 import { streamerEnv, streamerReads } from "../components/storage/s3Streaming";
 import { median } from "../scripts/localTools";
-import { ACCESS, BUCKET, canDropCaches, dropCaches, PREFIX, rate, run, startS3 } from "./s3bench";
+import {
+  ACCESS,
+  BUCKET,
+  canDropCaches,
+  dropCaches,
+  mirrorUpload,
+  PREFIX,
+  rate,
+  run,
+  startS3,
+  venvPython,
+  writeMirrorManifests,
+} from "./s3bench";
 
 const SIZE_GIB = Number(process.env.BENCH_SIZE_GIB ?? "4");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? "3");
@@ -40,16 +51,6 @@ interface Measured {
   sys: number;
   /** CPU seconds of the S3 server during the run. */
   server: number;
-}
-
-/** The benchmark venv's python (scripts/python.sh: created once per bench/requirements.txt). */
-function benchPython(): string {
-  const r = spawnSync("bash", ["-c", "source scripts/python.sh && venv_for bench/requirements.txt bench"], {
-    cwd: resolve(__dirname, ".."),
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  if (r.status !== 0) throw new Error("could not create the benchmark venv from bench/requirements.txt");
-  return r.stdout.toString().trim();
 }
 
 /** utime + stime of a process, in seconds. */
@@ -66,7 +67,9 @@ function shardBytes(dir: string): number {
 
 async function main(): Promise<void> {
   if (!existsSync("/usr/bin/aws")) throw new Error("/usr/bin/aws missing: run `bash scripts/toolchain.sh bench` first");
-  const python = benchPython();
+  const python = venvPython("bench/requirements.txt", "bench");
+  const mirrorPython = venvPython("test/python/requirements.txt", "python");
+  const preload = strategyDefaults.preload();
   const loader =
     (...args: string[]) =>
     (extraEnv: Record<string, string> = {}) =>
@@ -81,15 +84,15 @@ async function main(): Promise<void> {
   const work = join(DIR, "work");
   const model = join(work, "model");
   const generated = loader("generate", model, String(SIZE_GIB))() as unknown as { shards: number; tensors: number; bytes: number };
-  loader("manifests", work)();
+  writeMirrorManifests(mirrorPython, work, preload.partSizeMiB);
   const s3Root = join(DIR, "s3");
   mkdirSync(s3Root, { recursive: true });
   const s3 = await startS3(s3Root);
   try {
-    const preloadFlags = s5cmdCopyFlags(strategyDefaults.preload());
+    const preloadFlags = s5cmdCopyFlags(preload);
     const s3Env = { AWS_ENDPOINT_URL: s3.endpoint, BUCKET, PREFIX };
     run(`s5cmd --endpoint-url ${s3.endpoint} mb s3://${BUCKET}`);
-    run(["/bin/sh", "-c", MIRROR_UPLOAD_SH, "upload", ...preloadFlags.split(" ")], { ...s3Env, MIRROR_WORK: work });
+    run(...mirrorUpload(mirrorPython, work, s3.endpoint, preload.concurrency));
     const bytes = shardBytes(work);
     const uri = `s3://${BUCKET}/${PREFIX}`;
     const dest = join(DIR, "node-cache");
@@ -206,11 +209,13 @@ async function main(): Promise<void> {
       }
     }
 
-    // The s3Streaming pod's init step, before the engine starts (cold page cache on the server).
+    // The s3Streaming pod's init step, before the engine starts (cold page cache on the server):
+    // a signed HEAD per object, size and stored SHA-256 compared; no object's data is read.
     const verify = Array.from({ length: ROUNDS }, () => {
       dropCaches();
-      return loader("exec", "--", "python3", "-c", VERIFY_STREAMED_PY)({ ...s3Env }).wall;
+      return loader("exec", "--", "python3", "-c", VERIFY_STREAMED_PY)({ ...s3Env, S3_PATH_STYLE: "1" }).wall;
     });
+    const objects = (JSON.parse(readFileSync(join(work, "manifest.json"), "utf8")) as { files: unknown[] }).files.length;
 
     const med = (name: string, key: keyof Measured) => median(results[name].map((r) => r[key]));
     const limit = med("limit", "wall");
@@ -244,7 +249,7 @@ async function main(): Promise<void> {
       `preload verification overhead:     +${((median(preloadOnly) / med("bare copy", "wall") - 1) * 100).toFixed(0)}% (the preload Job ${median(preloadOnly).toFixed(2)} s vs the bare copy; goal ≤ 5%)`,
     );
     console.log(
-      `s3Streaming's object check:         ${median(verify).toFixed(2)} s before the engine starts (runs ${verify.map((v) => v.toFixed(2)).join(" ")}; goal < 2 s for 16 GiB)`,
+      `s3Streaming's object check:         ${median(verify).toFixed(2)} s before the engine starts, ${objects} objects: size + stored SHA-256 (runs ${verify.map((v) => v.toFixed(2)).join(" ")}; goal < 2 s for 16 GiB: it reads no data, so its cost follows the object count, not the bytes)`,
     );
     console.log(`preload+load vs streaming (best):  ${(med("preload+load", "wall") / med(best, "wall")).toFixed(2)}× the time`);
   } finally {

@@ -3,7 +3,6 @@ the first byte until every tensor sits in the model's (CPU) parameters. Each sub
 JSON line: wall seconds, user and system CPU seconds of this process, bytes and tensors loaded.
 
   generate DIR GIB      a safetensors model (shards, index, configs) of random bf16 tensors
-  manifests WORK        the mirror Job's manifests for WORK/model (components/mirror/mirror_download.py)
   raw DIR               the limit: every shard read into memory by a reader per shard, no parsing
   safetensors DIR       vLLM's default loader: safe_open + get_tensor per tensor, copied into the parameters
   stream URI CONFIG     vLLM's runai_streamer loader: SafetensorsStreamer over the shards in the bucket,
@@ -17,7 +16,6 @@ After the clock stops, the head and tail of every loaded tensor are compared wit
 """
 
 import concurrent.futures
-import importlib.util
 import json
 import os
 import pathlib
@@ -30,7 +28,6 @@ import time
 MIB = 1 << 20
 # Qwen2-7B-like shapes: what one decoder layer holds, in bf16.
 HIDDEN, KV, FFN, VOCAB = 3584, 512, 18944, 32000
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def layer_tensors(i):
@@ -100,16 +97,6 @@ def generate(directory, gib):
     (out / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 32768}))
     (out / "tokenizer.json").write_bytes(os.urandom(7 * MIB))
     print(json.dumps({"shards": len(shards), "tensors": len(tensors), "bytes": total, "layers": i}))
-
-
-def manifests(work):
-    """The mirror Job's own manifest writer, so the preload and verify steps read what they would."""
-    spec = importlib.util.spec_from_file_location("mirror_download", REPO_ROOT / "components/mirror/mirror_download.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    work = pathlib.Path(work)
-    files = module.write_manifests(work, work / "model", "bench/Synthetic-7B", "0123456789abcdef0123456789abcdef01234567")
-    print(json.dumps({"files": len(files)}))
 
 
 def shards(directory):
@@ -262,7 +249,6 @@ def first_touch(gib):
 def main(argv):
     commands = {
         "generate": generate,
-        "manifests": manifests,
         "raw": raw,
         "safetensors": load_safetensors,
         "stream": stream,

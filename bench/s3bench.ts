@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { freePort, toolchainBinDir } from "../scripts/localTools";
 
 export const BUCKET = "llm-models";
@@ -73,4 +73,31 @@ export function rate(seconds: number, bytes: number): string {
 
 export function fmt(seconds: number, bytes: number): string {
   return `${seconds.toFixed(2).padStart(7)} s  ${rate(seconds, bytes).padStart(11)}`;
+}
+
+/** A venv's python (scripts/python.sh: created once per version of the requirements file). */
+export function venvPython(requirements: string, prefix: string): string {
+  const r = spawnSync("bash", ["-c", `source scripts/python.sh && venv_for ${requirements} ${prefix}`], {
+    cwd: resolve(__dirname, ".."),
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (r.status !== 0) throw new Error(`could not create the venv of ${requirements}`);
+  return r.stdout.toString().trim();
+}
+
+const MIRROR_DIR = resolve(__dirname, "..", "components", "mirror");
+
+/** The mirror Job's hashing pass over WORK/model: manifest.sha256, manifest.json and the upload's part digests. */
+export function writeMirrorManifests(python: string, work: string, partMiB: number): void {
+  const code = `import pathlib, sys; sys.path.insert(0, sys.argv[1]); import mirror_download as m
+w = pathlib.Path(sys.argv[2]); m.write_manifests(w, w / "model", "bench/Synthetic-7B", sys.argv[3], int(sys.argv[4]) * m.MIB)`;
+  run([python, "-c", code, MIRROR_DIR, work, PREFIX.split("/").pop() as string, String(partMiB)]);
+}
+
+/** The mirror Job's upload step (every part with its SHA-256, manifest.json last): command and env. */
+export function mirrorUpload(python: string, work: string, endpoint: string, concurrency: number): [string[], Record<string, string>] {
+  return [
+    [python, join(MIRROR_DIR, "mirror_upload.py"), "--concurrency", String(concurrency)],
+    { AWS_ENDPOINT_URL: endpoint, BUCKET, PREFIX, MIRROR_WORK: work, S3_PATH_STYLE: "1" },
+  ];
 }

@@ -1,5 +1,8 @@
 /**
- * How fast weights get from the bucket onto a node, side by side in one run:
+ * How fast weights get into the bucket and from it onto a node, side by side in one run:
+ *   upload    the mirror Job's upload step (every part with its SHA-256), next to the earlier
+ *             s5cmd upload with the same concurrency and part size, and its hashing pass (file and
+ *             part digests) next to a file-only sha256
  *   ours      the copy line of the preload Job (s5cmd, the Job's flags), for several flag sets
  *   aws-cli   `aws s3 sync` (Debian's awscli, default settings), what users would reach for
  *   raw copy  `cp -r` of the same bytes from the S3 server's backing directory (disk read → write)
@@ -19,7 +22,19 @@ import { join } from "node:path";
 import { PRELOAD_PY, s5cmdCopyFlags } from "../components/scripts";
 import { strategyDefaults } from "../components/config/schema";
 import { median } from "../scripts/localTools";
-import { BUCKET, canDropCaches, fmt, PREFIX, run, startS3, timed } from "./s3bench";
+import {
+  BUCKET,
+  canDropCaches,
+  dropCaches,
+  fmt,
+  mirrorUpload,
+  PREFIX,
+  run,
+  startS3,
+  timed,
+  venvPython,
+  writeMirrorManifests,
+} from "./s3bench";
 
 const SIZE_GIB = Number(process.env.BENCH_SIZE_GIB ?? "4.5");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? "3");
@@ -39,6 +54,14 @@ const CANDIDATES: Flags[] = [
 ].filter((f, i, all) => all.findIndex((g) => s5cmdCopyFlags(g) === s5cmdCopyFlags(f)) === i);
 
 const sh = (script: string) => void run(script);
+
+/** Seconds of a step run here, page cache dropped first. */
+function timedIn(step: () => void): number {
+  dropCaches();
+  const start = process.hrtime.bigint();
+  step();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
 
 /** Writes `bytes` of random data (a shard) without holding it in memory. */
 function randomFile(path: string, bytes: number): void {
@@ -72,9 +95,6 @@ function syntheticModel(dir: string): number {
   writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ model_max_length: 32768 }));
   randomFile(join(dir, "tokenizer.json"), 7 << 20);
   randomFile(join(dir, "merges.txt"), 1600 << 10);
-  // The mirror's manifest, in sha256sum format (written by the mirror Job's hashing step).
-  execFileSync("/bin/sh", ["-c", "sha256sum $(ls | grep -v '^manifest') > manifest.sha256"], { cwd: dir });
-  writeFileSync(join(dir, "..", "manifest.json"), JSON.stringify({ repo: "bench/Synthetic-7B", revision: PREFIX.split("/").pop() }));
   return total;
 }
 
@@ -90,11 +110,37 @@ async function main(): Promise<void> {
   const s5 = `s5cmd --endpoint-url ${s3.endpoint}`;
   const jobFlags = s5cmdCopyFlags(strategyDefaults.preload());
   try {
-    // What the mirror Job does: every file, then manifest.json last.
-    sh(
-      `${s5} mb s3://${BUCKET}\n${s5} ${jobFlags} "${source}/*" "s3://${BUCKET}/${PREFIX}/"\n${s5} cp "${join(DIR, "source", "manifest.json")}" "s3://${BUCKET}/${PREFIX}/manifest.json"`,
-    );
+    const preload = strategyDefaults.preload();
+    const work = join(DIR, "source");
+    const mirrorPython = venvPython("test/python/requirements.txt", "python");
+    const hashing = {
+      "the Job's (file + part digests)": () => timedIn(() => writeMirrorManifests(mirrorPython, work, preload.partSizeMiB)),
+      "sha256 of each file only": () =>
+        timedIn(() =>
+          run([
+            mirrorPython,
+            "-c",
+            "import concurrent.futures as c, hashlib, os, pathlib, sys\nfiles = sorted(p for p in pathlib.Path(sys.argv[1]).iterdir() if p.is_file())\nwith c.ThreadPoolExecutor(os.cpu_count()) as pool: list(pool.map(lambda p: hashlib.file_digest(p.open('rb'), 'sha256'), files))",
+            source,
+          ]),
+        ),
+    };
     const backing = join(s3Root, BUCKET, PREFIX);
+    const [jobUpload, uploadEnv] = mirrorUpload(mirrorPython, work, s3.endpoint, preload.concurrency);
+    const uploads = {
+      "the Job (mirror_upload.py, SHA-256 per part)": () => (
+        rmSync(backing, { recursive: true, force: true }),
+        timed(jobUpload, uploadEnv)
+      ),
+      "s5cmd cp (the earlier upload)": () => (
+        rmSync(backing, { recursive: true, force: true }),
+        timed(
+          `${s5} --numworkers ${preload.numWorkers} cp --concurrency ${preload.concurrency} --part-size ${preload.partSizeMiB} --exclude "manifest*" "${source}/*" "s3://${BUCKET}/${PREFIX}/"\n${s5} cp "${source}/manifest.sha256" "${work}/manifest.json" "s3://${BUCKET}/${PREFIX}/"`,
+        )
+      ),
+    };
+    sh(`${s5} mb s3://${BUCKET}`);
+    writeMirrorManifests(mirrorPython, work, preload.partSizeMiB);
     const dest = join(DIR, "dest");
     const fresh = () => rmSync(dest, { recursive: true, force: true });
 
@@ -123,6 +169,24 @@ async function main(): Promise<void> {
       `# machine: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; S3 server versitygw (posix) on loopback\n`,
     );
 
+    const side = (title: string, methods: Record<string, () => number>, bytesMoved: number) => {
+      console.log(`## ${title} (alternating order each round)`);
+      const runs: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = Object.keys(methods);
+        if (round % 2 === 1) order.reverse();
+        for (const name of order) runs[name].push(methods[name]());
+      }
+      for (const [name, r] of Object.entries(runs))
+        console.log(`${name.padEnd(46)} ${fmt(median(r), bytesMoved)}  runs ${r.map((x) => x.toFixed(2)).join(" ")}`);
+      return Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)]));
+    };
+    const hashed = side("the mirror's hashing pass, page cache dropped", hashing, bytes);
+    // Uploads last the Job's, so the bucket holds what the mirror Job leaves.
+    const uploaded = side(`mirror upload, concurrency ${preload.concurrency}, ${preload.partSizeMiB} MiB parts`, uploads, bytes);
+    run(jobUpload, uploadEnv);
+    console.log("");
+
     console.log(`## s5cmd flag sets (${ROUNDS} runs each, interleaved; the first row is s5cmd's own defaults, * the Job's)`);
     const tuning = CANDIDATES.map((flags) => ({ flags, runs: [] as number[] }));
     for (let round = 0; round < ROUNDS; round++) for (const t of tuning) t.runs.push((fresh(), timed(copy(t.flags))));
@@ -134,16 +198,8 @@ async function main(): Promise<void> {
       );
     }
 
-    console.log("\n## side by side (alternating order each round)");
-    const results: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((k) => [k, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = Object.keys(methods);
-      if (round % 2 === 1) order.reverse();
-      for (const name of order) results[name].push(methods[name]());
-    }
-    const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
-    for (const [name, runs] of Object.entries(results))
-      console.log(`${name.padEnd(24)} ${fmt(m[name], bytes)}  runs ${runs.map((r) => r.toFixed(2)).join(" ")}`);
+    console.log("");
+    const m = side("side by side", methods, bytes);
 
     // What one core hashes: the verification tools a preload image may have (largest shard, warm cache).
     console.log("\n## sha256 throughput per core (largest shard, page cache warm)");
@@ -172,6 +228,10 @@ async function main(): Promise<void> {
     console.log(`verification overhead, the Job:  ${overhead("preload (the Job)")} (copy + sha256 as files land + publish, vs copy)`);
     console.log(`verification overhead, busybox:  ${overhead("copy, then busybox sha256sum -c")} (copy, then sha256sum -c, vs copy)`);
     console.log(`fastest flag set (median):       ${s5cmdCopyFlags(best.flags)} (${fmt(median(best.runs), bytes).trim()})`);
+    const [job, s5up] = Object.values(uploaded);
+    console.log(`mirror upload, the Job vs s5cmd: ${(s5up / job).toFixed(2)}× the rate (checksummed parts vs none)`);
+    const [parts, plain] = Object.values(hashed);
+    console.log(`hashing pass, part digests cost: +${((parts / plain - 1) * 100).toFixed(0)}% over sha256 of each file only`);
   } finally {
     s3.stop();
     rmSync(DIR, { recursive: true, force: true });

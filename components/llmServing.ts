@@ -10,7 +10,7 @@ import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
-import { MIRROR_DOWNLOAD_PY } from "./scripts";
+import { MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_PY } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { scaledObject } from "./serving/autoscaling";
@@ -105,7 +105,7 @@ export class LlmServing extends pulumi.ComponentResource {
       "scripts",
       {
         metadata: { name: "llm-serving-scripts", namespace, labels: labels("llm-serving-scripts", "scripts") },
-        data: { "mirror-download.py": MIRROR_DOWNLOAD_PY },
+        data: { "mirror-download.py": MIRROR_DOWNLOAD_PY, "mirror-upload.py": MIRROR_UPLOAD_PY },
       },
       child,
     );

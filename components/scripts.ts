@@ -3,8 +3,9 @@
  * component that uses it (linted by ruff and shellcheck, tested by test/python), read here once so
  * that the program, the tests and the benchmarks run the exact same text.
  *
- * Integrity contract: the mirror writes every file, then `manifest.sha256` (sha256sum format), then
- * `manifest.json` LAST. A prefix without manifest.json is incomplete and is never served.
+ * Integrity contract: the mirror writes every file with its S3 SHA-256 checksum, then `manifest.sha256`
+ * (sha256sum format), then `manifest.json` LAST (each file's size, sha256 and S3 checksum). A prefix
+ * without manifest.json is incomplete and is never served.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ export const VERIFIED_MARKER = ".verified";
 
 const script = (...path: string[]) => readFileSync(join(__dirname, ...path), "utf8");
 
-/** s5cmd flags shared by the mirror upload and every preload (tuned in BENCHMARKS.md). */
+/** s5cmd flags of every preload (tuned in BENCHMARKS.md). */
 export function s5cmdCopyFlags(t: { numWorkers: number; concurrency: number; partSizeMiB: number }): string {
   return `--numworkers ${t.numWorkers} cp --concurrency ${t.concurrency} --part-size ${t.partSizeMiB}`;
 }
@@ -24,15 +25,15 @@ export function s5cmdCopyFlags(t: { numWorkers: number; concurrency: number; par
 export const MIRROR_CHECK_SH = script("mirror", "mirror_check.sh");
 /** Mirror step 2 (python image): run from the scripts ConfigMap as /scripts/mirror-download.py. */
 export const MIRROR_DOWNLOAD_PY = script("mirror", "mirror_download.py");
-/** Mirror step 3 (s5cmd image): upload, manifest.json last. Arguments: the s5cmd flags. */
-export const MIRROR_UPLOAD_SH = script("mirror", "mirror_upload.sh");
+/** Mirror step 3 (python image): upload with SHA-256 checksums, manifest.json last; /scripts/mirror-upload.py. */
+export const MIRROR_UPLOAD_PY = script("mirror", "mirror_upload.py");
 /** Preload (python image, s5cmd on PATH): copy, verify every sha256, publish. Arguments: the s5cmd flags. */
 export const PRELOAD_PY = script("storage", "preload.py");
 /** Revision cleanup (python image). Arguments: model root, current revision, how many to keep. */
 export const PRUNE_REVISIONS_PY = script("storage", "prune_revisions.py");
 /** Serving init step: wait for the verified marker. Argument: the model directory. */
 export const WAIT_FOR_VERIFIED_SH = script("storage", "wait_for_verified.sh");
-/** Serving init step (s3Streaming, python image, s5cmd on PATH): every manifest object present with its size. */
+/** Serving init step (s3Streaming, python image): every manifest object present, its size and stored SHA-256. */
 export const VERIFY_STREAMED_PY = script("storage", "verify_streamed.py");
 /** Verify a read-only copy (a Fluid dataset mount) against its manifest. Argument: the directory. */
 export const VERIFY_READ_ONLY_SH = script("storage", "verify_read_only.sh");

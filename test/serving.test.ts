@@ -482,14 +482,12 @@ describe("storage strategies", () => {
   it("s3Streaming: no weight volume; every object checked against the manifest before the engine streams", async () => {
     const run = await runProgram(rawFor("s3Streaming", "vllm", "r2", { gpus: 2 }));
     const spec = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
-    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "preload-tools", "tmp"]);
-    expect(spec.initContainers.map((c: any) => [c.name, c.image])).toEqual([
-      ["s5cmd", "peakcom/s5cmd:v2.3.0"],
-      ["verify-objects", MIRROR_PYTHON_IMAGE],
-    ]);
-    const verify = spec.initContainers[1];
+    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "tmp"]);
+    // One init step, standard-library Python: signed HEADs compare sizes and stored SHA-256s.
+    expect(spec.initContainers.map((c: any) => [c.name, c.image])).toEqual([["verify-objects", MIRROR_PYTHON_IMAGE]]);
+    const verify = spec.initContainers[0];
     expect(verify.command).toEqual(["python3", "-c", VERIFY_STREAMED_PY]);
-    expect(verify.env[0]).toEqual({ name: "PATH", value: "/tools:/usr/local/bin:/usr/bin:/bin" });
+    expect(verify.env).toContainEqual({ name: "S3_PATH_STYLE", value: "1" }); // R2
     expect(
       verify.env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "r2-reader"),
     ).toBe(true);

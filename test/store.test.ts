@@ -1,11 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { strategyDefaults } from "../components/config/schema";
-import { MINIO_SETUP_SH, MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_SH, s5cmdCopyFlags } from "../components/scripts";
+import { MINIO_SETUP_SH, MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_PY } from "../components/scripts";
 import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
 import { bucketPolicyDocument } from "../components/store/modelStore";
 import { minioPolicy } from "../components/store/minio";
 import { baseConfig, isSecret, resolve, runProgram, RecordedResource } from "./harness";
+import { BOTO3_VERSION, MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const r2Config = (r2: Record<string, unknown> = {}) =>
@@ -215,7 +216,7 @@ describe("mirror job", () => {
   const mirrorOf = (run: Awaited<ReturnType<typeof runProgram>>): RecordedResource =>
     run.byType(JOB).find((j) => j.name === "small-mirror")!;
 
-  it("downloads with the hf CLI, uploads with s5cmd and writes manifest.json last", async () => {
+  it("downloads with the hf CLI, uploads every part with its SHA-256 and writes manifest.json last", async () => {
     const run = await runProgram(baseConfig());
     const job = mirrorOf(run);
     expect(job.inputs.metadata.name).toBe("small-mirror-7ae55760");
@@ -225,13 +226,11 @@ describe("mirror job", () => {
     const pod = spec.template.spec;
     expect(pod.initContainers.map((c: any) => c.name)).toEqual(["check", "download"]);
     expect(pod.containers[0].name).toBe("upload");
-    expect(pod.containers[0].command).toEqual([
-      "/bin/sh",
-      "-c",
-      MIRROR_UPLOAD_SH,
-      "upload",
-      ...s5cmdCopyFlags(strategyDefaults.preload()).split(" "),
-    ]);
+    const preload = strategyDefaults.preload();
+    expect(pod.containers[0].image).toBe(MIRROR_PYTHON_IMAGE);
+    expect(pod.containers[0].command).toEqual(["python3", "/scripts/mirror-upload.py", "--concurrency", String(preload.concurrency)]);
+    expect(pod.containers[0].env).toContainEqual({ name: "S3_PATH_STYLE", value: "1" }); // MinIO
+    expect(run.one("kubernetes:core/v1:ConfigMap", "scripts").inputs.data["mirror-upload.py"]).toBe(MIRROR_UPLOAD_PY);
     expect(pod.initContainers[0].command).toEqual(["/bin/sh", "-c", MIRROR_CHECK_SH, "check"]);
     expect(MIRROR_DOWNLOAD_PY).toContain('"download", repo, *chosen');
     expect(MIRROR_DOWNLOAD_PY).toContain("already mirrored");
@@ -242,6 +241,9 @@ describe("mirror job", () => {
       SIZE_GIB: "1",
       SCRATCH_GIB: "4",
       CONFIG_PATH: "llm-serving:models[0]",
+      // The download hashes every part the upload sends, with the boto3 it installs for it.
+      PART_MIB: String(preload.partSizeMiB),
+      BOTO3_VERSION,
     });
     expect(download.env.find((e: any) => e.name === "HF_INCLUDE")).toBeUndefined();
     // Parallel Xet transfers (the hub 1.x equivalent of hf_transfer).

@@ -1,12 +1,20 @@
 """Mirror step 2, in the mirror Job's Python image: choose the files the engines load from the
 Hugging Face repo, check that they fit before downloading anything, download exactly those with the
-hf CLI, hash every file (a thread per CPU: hashlib releases the GIL), and write the manifests.
+hf CLI, hash every file (a thread per CPU: hashlib releases the GIL), and write the manifests. It
+also installs the upload step's boto3 beside huggingface_hub in /work/pip.
 
-Environment: MIRROR_WORK (default /work, the Job's scratch volume), HF_REPO, HF_REVISION, HF_HUB_VERSION; HF_INCLUDE / HF_EXCLUDE (JSON lists of globs,
-`models[].include` / `exclude`); SIZE_GIB (`models[].sizeGiB`), SCRATCH_GIB (the download volume);
-CONFIG_PATH (the model's config key, for error messages); HF_ENDPOINT and HF_TOKEN when set.
+The same pass hashes each upload part: the upload sends every part with its SHA-256, so the store
+refuses bytes that differ from the ones hashed here, and keeps the object's S3 checksum, which the
+manifest records (`s3Sha256`) for the s3Streaming init step to compare from a HEAD.
+
+Environment: MIRROR_WORK (default /work, the Job's scratch volume), HF_REPO, HF_REVISION, HF_HUB_VERSION,
+BOTO3_VERSION; HF_INCLUDE / HF_EXCLUDE (JSON lists of globs, `models[].include` / `exclude`);
+SIZE_GIB (`models[].sizeGiB`), SCRATCH_GIB (the download volume); PART_MIB (the upload's part size,
+`storage.preload.partSizeMiB`); CONFIG_PATH (the model's config key, for error messages); HF_ENDPOINT
+and HF_TOKEN when set.
 """
 
+import base64
 import concurrent.futures
 import fnmatch
 import hashlib
@@ -17,6 +25,9 @@ import subprocess
 import sys
 
 GIB = 1024**3
+MIB = 1024**2
+# S3 takes at most 10,000 parts per object.
+MAX_PARTS = 10_000
 # What vLLM and SGLang read: safetensors weights and their index, configs, tokenizer and generation
 # files, chat templates, remote code. Everything else in a repo (`original/` checkpoints, images,
 # ONNX or GGUF copies) is never loaded.
@@ -64,18 +75,52 @@ def check_fits(files, chosen, size_gib, scratch_gib, key):
     return total
 
 
-def describe(model_dir, path):
+def part_bytes_for(size, part_bytes):
+    """The upload's part size for a file of `size` bytes: `part_bytes`, grown by whole MiB when the
+    file would need more than MAX_PARTS parts."""
+    least = -(-size // MAX_PARTS)
+    return max(part_bytes, -(-least // MIB) * MIB)
+
+
+def b64(digest):
+    return base64.b64encode(digest).decode()
+
+
+def s3_sha256(whole, parts):
+    """The SHA-256 checksum S3 keeps for the object: the file's own for a single PUT, else the
+    composite of a multipart upload (the SHA-256 of the parts' digests, `-N`)."""
+    if len(parts) <= 1:
+        return b64(whole)
+    return f"{b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}"
+
+
+def describe(model_dir, path, part_bytes):
+    """One read of the file: its SHA-256, and the SHA-256 of each upload part."""
+    part = part_bytes_for(path.stat().st_size, part_bytes)
+    whole, parts = hashlib.sha256(), []
     with path.open("rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    return {"path": path.relative_to(model_dir).as_posix(), "size": path.stat().st_size, "sha256": digest}
+        while chunk := fh.read(part):
+            whole.update(chunk)
+            parts.append(hashlib.sha256(chunk).digest())
+    entry = {
+        "path": path.relative_to(model_dir).as_posix(),
+        "size": path.stat().st_size,
+        "sha256": whole.hexdigest(),
+        "s3Sha256": s3_sha256(whole.digest(), parts),
+    }
+    return entry, {"partBytes": part, "parts": [b64(p) for p in parts]}
 
 
-def write_manifests(work, model_dir, repo, revision):
+def write_manifests(work, model_dir, repo, revision, part_bytes):
+    """manifest.sha256 (in the model, for sha256sum), manifest.json (uploaded last) and parts.json
+    (the upload's part digests, never uploaded); returns the manifest's files."""
     paths = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts)
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
-        files = list(pool.map(lambda p: describe(model_dir, p), paths))
+        described = list(pool.map(lambda p: describe(model_dir, p, part_bytes), paths))
+    files = [entry for entry, _ in described]
     (model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\n" for f in files))
     (work / "manifest.json").write_text(json.dumps({"repo": repo, "revision": revision, "files": files}, indent=1))
+    (work / "parts.json").write_text(json.dumps({entry["path"]: parts for entry, parts in described}))
     return files
 
 
@@ -104,6 +149,7 @@ def main(work):
                 "--target",
                 str(pip),
                 "huggingface_hub==" + os.environ["HF_HUB_VERSION"],
+                "boto3==" + os.environ["BOTO3_VERSION"],
             ],
             check=True,
         )
@@ -125,7 +171,7 @@ def main(work):
     model_dir = work / "model"
     env = dict(os.environ, PYTHONPATH=str(pip))
     subprocess.run([str(pip / "bin" / "hf"), "download", repo, *chosen, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
-    described = write_manifests(work, model_dir, repo, revision)
+    described = write_manifests(work, model_dir, repo, revision, int(os.environ["PART_MIB"]) * MIB)
     missing = sorted(set(chosen) - {f["path"] for f in described})
     if missing:
         sys.exit(f"FATAL: the download lacks {len(missing)} selected files, e.g. {missing[0]}")

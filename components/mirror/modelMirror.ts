@@ -5,12 +5,14 @@ import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TM
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
-import { MIRROR_CHECK_SH, MIRROR_UPLOAD_SH, s5cmdCopyFlags, SCRIPTS_MOUNT, shellCommand } from "../scripts";
+import { MIRROR_CHECK_SH, SCRIPTS_MOUNT, shellCommand } from "../scripts";
 import { HUB_TRANSFER_ENV } from "../serving/directFromHub";
 
 /** Pinned tools of the mirror Job. */
 export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";
 export const HF_HUB_VERSION = "1.33.0";
+/** The upload step's S3 client (installed by the download step beside huggingface_hub). */
+export const BOTO3_VERSION = "1.44.8";
 
 export interface ModelMirrorArgs {
   /** The model to mirror. */
@@ -19,7 +21,7 @@ export interface ModelMirrorArgs {
   readonly store: ModelStore;
   /** Cluster context. */
   readonly cluster: ClusterContext;
-  /** Copier image and tuning (shared with preload). */
+  /** Copier image (the check step's s5cmd) and tuning: the upload's parts and parts in flight. */
   readonly preload: PreloadConfig;
   /** Name of the ConfigMap holding the scripts. */
   readonly scriptsConfigMap: pulumi.Input<string>;
@@ -58,15 +60,6 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
     { name: "READER_ACCESS_KEY_ID", valueFrom: readerKey(S3_SECRET_KEYS.accessKeyId) },
     { name: "READER_SECRET_ACCESS_KEY", valueFrom: readerKey(S3_SECRET_KEYS.secretAccessKey) },
   ];
-  const s5cmd = (name: string, command: string[], extraEnv: k8s.types.input.core.v1.EnvVar[] = []): k8s.types.input.core.v1.Container => ({
-    name,
-    image: preload.image,
-    command,
-    env: [...plainEnv, ...writerEnv, ...extraEnv],
-    resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
-    securityContext: restrictedContainerSecurity(),
-    volumeMounts: mounts,
-  });
   return {
     backoffLimit: 4,
     template: {
@@ -77,7 +70,15 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
         securityContext: podSecurity(),
         ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
         initContainers: [
-          s5cmd("check", shellCommand(MIRROR_CHECK_SH, "check"), setupCheckEnv),
+          {
+            name: "check",
+            image: preload.image,
+            command: shellCommand(MIRROR_CHECK_SH, "check"),
+            env: [...plainEnv, ...writerEnv, ...setupCheckEnv],
+            resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: mounts,
+          },
           {
             name: "download",
             image: MIRROR_PYTHON_IMAGE,
@@ -92,6 +93,9 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
               { name: "SCRATCH_GIB", value: String(mirrorScratchGiB(model.sizeGiB)) },
               { name: "CONFIG_PATH", value: args.configKey },
               { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
+              { name: "BOTO3_VERSION", value: BOTO3_VERSION },
+              // The upload's part size: this step hashes every part the upload sends.
+              { name: "PART_MIB", value: String(preload.partSizeMiB) },
               ...HUB_TRANSFER_ENV,
               { name: "HOME", value: "/work/home" },
               { name: "HF_HOME", value: "/work/hf-home" },
@@ -104,7 +108,17 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             volumeMounts: mounts,
           },
         ],
-        containers: [s5cmd("upload", shellCommand(MIRROR_UPLOAD_SH, "upload", ...s5cmdCopyFlags(preload).split(" ")))],
+        containers: [
+          {
+            name: "upload",
+            image: MIRROR_PYTHON_IMAGE,
+            command: ["python3", `${SCRIPTS_MOUNT}/mirror-upload.py`, "--concurrency", String(preload.concurrency)],
+            env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }],
+            resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: mounts,
+          },
+        ],
         volumes: [
           { name: "work", emptyDir: { sizeLimit: scratch } },
           { name: "scripts", configMap: { name: args.scriptsConfigMap, defaultMode: 0o555 } },

@@ -7,17 +7,7 @@ import { SGLANG_IMAGE } from "../engines/sglang";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { VERIFY_STREAMED_PY } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
-import {
-  ModelCache,
-  ModelCacheArgs,
-  ModelCachePlan,
-  nodeLocalKvCache,
-  nodeLocalKvCacheIssues,
-  PRELOAD_TOOLS_VOLUME,
-  s5cmdHandoverContainer,
-  StorageStrategy,
-  withS5cmdOnPath,
-} from "./strategy";
+import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
 
 export function s3StreamingSettings(config: StackConfig): S3StreamingConfig {
   return config.storage.s3Streaming ?? strategyDefaults.s3Streaming();
@@ -68,20 +58,24 @@ export class S3StreamingModelCache extends ModelCache {
     this.plan = {
       source: { kind: "s3", uri, concurrency: reads.concurrency, memoryLimitBytes: settings.memoryLimitBytes },
       loadingPath: `Run:ai streamer from s3://${args.model.huggingFace}@${args.model.revision} in the bucket (concurrency ${reads.concurrency}, ${reads.chunkBytes / 2 ** 20} MiB requests)`,
-      volumes: [PRELOAD_TOOLS_VOLUME],
+      volumes: [],
       volumeMounts: [],
       volumeClaimTemplates: [],
-      // Every object of the manifest present with its size, from one listing, before the engine streams.
+      // Every object of the manifest present, with its size and stored SHA-256, before the engine streams.
       initContainers: [
-        s5cmdHandoverContainer(args),
-        withS5cmdOnPath({
+        {
           name: "verify-objects",
           image: MIRROR_PYTHON_IMAGE,
           command: ["python3", "-c", VERIFY_STREAMED_PY],
-          env: [{ name: "BUCKET", value: store.bucket }, { name: "PREFIX", value: modelPrefix(model) }, ...readerEnv],
+          env: [
+            { name: "BUCKET", value: store.bucket },
+            { name: "PREFIX", value: modelPrefix(model) },
+            { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" },
+            ...readerEnv,
+          ],
           resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },
           securityContext: restrictedContainerSecurity(),
-        }),
+        },
       ],
       env: [...readerEnv, ...streamerEnv(settings, store.pathStyle, reads)],
       nodeSelector: {},

@@ -1,6 +1,9 @@
 """The mirror's file selection and size checks (components/mirror/mirror_download.py)."""
 
+import base64
+import hashlib
 import json
+import os
 import pathlib
 import sys
 
@@ -10,6 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "components
 import mirror_download as mirror
 
 GIB = 1024**3
+MIB = 1024**2
 KEY = "llm-serving:models[0]"
 
 # meta-llama/Llama-3.1-8B-Instruct as the Hub lists it (sizes rounded).
@@ -89,7 +93,7 @@ def test_manifests_list_every_downloaded_file_with_its_sha256(tmp_path):
     (model / "original" / "params.json").write_text('{"dim": 1}')
     (model / ".cache" / "huggingface").mkdir(parents=True)
     (model / ".cache" / "huggingface" / "x.lock").write_text("")
-    files = mirror.write_manifests(tmp_path, model, "org/m", "rev")
+    files = mirror.write_manifests(tmp_path, model, "org/m", "rev", 5 * MIB)
     assert [f["path"] for f in files] == ["config.json", "original/params.json"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["repo"] == "org/m" and manifest["revision"] == "rev" and len(manifest["files"]) == 2
@@ -104,3 +108,39 @@ def test_the_tests_use_the_huggingface_hub_the_job_pins():
         if line.startswith("huggingface_hub==")
     )
     assert f'export const HF_HUB_VERSION = "{pinned}";' in (root / "components" / "mirror" / "modelMirror.ts").read_text()
+
+
+def test_manifests_record_the_s3_checksum_of_each_upload_part(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    shard, small = os.urandom(12 * MIB), b'{"model_type": "llama"}'
+    (model / "model.safetensors").write_bytes(shard)
+    (model / "config.json").write_bytes(small)
+    (model / "empty.txt").write_bytes(b"")
+    files = {f["path"]: f for f in mirror.write_manifests(tmp_path, model, "org/m", "rev", 5 * MIB)}
+    parts = json.loads((tmp_path / "parts.json").read_text())
+    b64 = lambda data: base64.b64encode(data).decode()
+    # 12 MiB in 5 MiB parts: 5 + 5 + 2, each hashed; S3's composite is the SHA-256 of their digests.
+    digests = [hashlib.sha256(shard[i : i + 5 * MIB]).digest() for i in range(0, len(shard), 5 * MIB)]
+    assert parts["model.safetensors"] == {"partBytes": 5 * MIB, "parts": [b64(d) for d in digests]}
+    assert files["model.safetensors"]["s3Sha256"] == f"{b64(hashlib.sha256(b''.join(digests)).digest())}-3"
+    assert files["model.safetensors"]["sha256"] == hashlib.sha256(shard).hexdigest()
+    # One part: a single PUT, whose checksum is the file's own SHA-256.
+    assert files["config.json"]["s3Sha256"] == b64(hashlib.sha256(small).digest())
+    assert files["empty.txt"]["s3Sha256"] == b64(hashlib.sha256(b"").digest()) and parts["empty.txt"]["parts"] == []
+    assert "parts.json" not in {p.name for p in model.iterdir()}  # never uploaded
+
+
+def test_parts_grow_so_that_no_object_needs_more_than_10000():
+    assert mirror.part_bytes_for(100 * GIB, 32 * MIB) == 32 * MIB  # 3,200 parts
+    grown = mirror.part_bytes_for(400 * GIB, 32 * MIB)
+    assert grown % MIB == 0 and grown > 32 * MIB and -(-400 * GIB // grown) <= mirror.MAX_PARTS
+    assert -(-400 * GIB // (grown - MIB)) > mirror.MAX_PARTS  # the least whole MiB that fits
+
+
+def test_the_upload_step_uses_the_boto3_the_tests_use():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    pinned = next(
+        line.split("==")[1] for line in (root / "test" / "python" / "requirements.txt").read_text().splitlines() if line.startswith("boto3==")
+    )
+    assert f'export const BOTO3_VERSION = "{pinned}";' in (root / "components" / "mirror" / "modelMirror.ts").read_text()

@@ -63,6 +63,7 @@ def mirror(tmp_path, hub, **env):
         "HF_EXCLUDE": "[]",
         "SIZE_GIB": "1",
         "SCRATCH_GIB": "4",
+        "PART_MIB": "5",
         "CONFIG_PATH": "llm-serving:models[0]",
         **env,
     }

@@ -1,4 +1,4 @@
-"""The mirror upload and the preload with real s5cmd against a real S3 server: a mirrored model is
+"""The mirror upload and the preload (real s5cmd) against a real S3 server: a mirrored model is
 copied, verified and published; a corrupt or truncated object, a missing manifest, refused
 credentials and a copy killed midway each fail loudly or recover, and never publish a partial model."""
 
@@ -17,26 +17,39 @@ sys.path.insert(0, str(REPO / "components" / "mirror"))
 from mirror_download import write_manifests  # the mirror's own manifest writer
 
 PRELOAD = REPO / "components" / "storage" / "preload.py"
-UPLOAD = REPO / "components" / "mirror" / "mirror_upload.sh"
+UPLOAD = REPO / "components" / "mirror" / "mirror_upload.py"
 BUCKET, PREFIX = "models-bucket", "models/org/Tiny-Model/0123456789abcdef0123456789abcdef01234567"
 FLAGS = ["--numworkers", "4", "cp", "--concurrency", "2", "--part-size", "8"]
 MIB = 1024**2
+# The upload's parts: the 6 MiB shard goes up as a multipart upload of 2, the others as single PUTs.
+PART_BYTES = 5 * MIB
 SHARDS = {"model-00001-of-00002.safetensors": 6 * MIB, "model-00002-of-00002.safetensors": 3 * MIB, "config.json": 0}
 
 
-def mirror(s3, tmp_path, shards=SHARDS):
-    """Writes a model and its manifests as the mirror Job does, then runs its upload step."""
+def downloaded(tmp_path, shards=SHARDS):
+    """A model and its manifests as the mirror's download step leaves them; returns the work directory."""
     work = tmp_path / "mirror-work"
     model = work / "model"
     model.mkdir(parents=True)
     for name, size in shards.items():
         (model / name).write_bytes(os.urandom(size) if size else b'{"model_type": "llama"}')
-    write_manifests(work, model, "org/Tiny-Model", PREFIX.rsplit("/", 1)[1])
+    write_manifests(work, model, "org/Tiny-Model", PREFIX.rsplit("/", 1)[1], PART_BYTES)
+    return work
+
+
+def upload(s3, work):
+    """The mirror's upload step (boto3 from this venv, as /work/pip gives it in the Job)."""
     (s3.root / BUCKET).mkdir(exist_ok=True)
-    env = s3.client_env(BUCKET=BUCKET, PREFIX=PREFIX, MIRROR_WORK=str(work))
-    run = subprocess.run(["sh", UPLOAD, *FLAGS], check=False, env=env, capture_output=True, text=True, timeout=120)
+    env = s3.client_env(BUCKET=BUCKET, PREFIX=PREFIX, MIRROR_WORK=str(work), S3_PATH_STYLE="1")
+    return subprocess.run([sys.executable, UPLOAD, "--concurrency", "4"], check=False, env=env, capture_output=True, text=True, timeout=120)
+
+
+def mirror(s3, tmp_path, shards=SHARDS):
+    """Writes a model and its manifests as the mirror Job does, then runs its upload step."""
+    work = downloaded(tmp_path, shards)
+    run = upload(s3, work)
     assert run.returncode == 0, run.stdout + run.stderr
-    return model
+    return work / "model"
 
 
 def preload_env(s3, dest, **overrides):
@@ -76,8 +89,7 @@ def test_upload_is_skipped_when_the_check_step_found_the_model(s3, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "skip").touch()
-    env = s3.client_env(BUCKET=BUCKET, PREFIX=PREFIX, MIRROR_WORK=str(work))
-    run = subprocess.run(["sh", UPLOAD, *FLAGS], check=False, env=env, capture_output=True, text=True, timeout=60)
+    run = upload(s3, work)
     assert run.returncode == 0 and "already mirrored" in run.stdout
 
 
