@@ -114,7 +114,10 @@ def describe(model_dir, path, part_bytes):
 def write_manifests(work, model_dir, repo, revision, part_bytes):
     """manifest.sha256 (in the model, for sha256sum), manifest.json (uploaded last) and parts.json
     (the upload's part digests, never uploaded); returns the manifest's files."""
-    paths = sorted(p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts)
+    # Never the hf CLI's .cache, nor manifest.sha256 itself (there when the step runs again).
+    paths = sorted(
+        p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts and p != model_dir / "manifest.sha256"
+    )
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
         described = list(pool.map(lambda p: describe(model_dir, p, part_bytes), paths))
     files = [entry for entry, _ in described]

@@ -144,3 +144,13 @@ def test_the_upload_step_uses_the_boto3_the_tests_use():
         line.split("==")[1] for line in (root / "test" / "python" / "requirements.txt").read_text().splitlines() if line.startswith("boto3==")
     )
     assert f'export const BOTO3_VERSION = "{pinned}";' in (root / "components" / "mirror" / "modelMirror.ts").read_text()
+
+
+def test_manifests_written_again_never_list_themselves(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    first = mirror.write_manifests(tmp_path, model, "org/m", "rev", 5 * MIB)
+    again = mirror.write_manifests(tmp_path, model, "org/m", "rev", 5 * MIB)
+    assert [f["path"] for f in again] == [f["path"] for f in first] == ["config.json"]
+    assert "manifest.sha256" not in (model / "manifest.sha256").read_text()
