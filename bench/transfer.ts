@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       "s5cmd cp (the earlier upload)": () => (
         rmSync(backing, { recursive: true, force: true }),
         timed(
-          `${s5} --numworkers ${preload.numWorkers} cp --concurrency ${preload.concurrency} --part-size ${preload.partSizeMiB} --exclude "manifest*" "${source}/*" "s3://${BUCKET}/${PREFIX}/"\n${s5} cp "${source}/manifest.sha256" "${work}/manifest.json" "s3://${BUCKET}/${PREFIX}/"`,
+          `${s5} --numworkers ${preload.numWorkers} cp --concurrency ${preload.concurrency} --part-size ${preload.partSizeMiB} --exclude "manifest*" "${source}/*" "s3://${BUCKET}/${PREFIX}/"\n${s5} cp "${source}/manifest.sha256" "s3://${BUCKET}/${PREFIX}/"\n${s5} cp "${work}/manifest.json" "s3://${BUCKET}/${PREFIX}/"`,
         )
       ),
     };
