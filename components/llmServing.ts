@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
-import { StackConfig, strategyDefaults } from "./config/schema";
+import { StackConfig } from "./config/schema";
 import { API_KEY_SECRET_KEY } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
@@ -17,6 +17,7 @@ import { scaledObject } from "./serving/autoscaling";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
 import { smokeCheckJob } from "./serving/smokeCheck";
 import { strategies } from "./storage/registry";
+import { s3StreamingSettings } from "./storage/s3Streaming";
 import { revisionCleanupJob } from "./storage/strategy";
 import { createModelStore } from "./store/registry";
 
@@ -158,11 +159,7 @@ export class LlmServing extends pulumi.ComponentResource {
           child,
         );
         plan = cache.plan;
-        this.skypilot[model.name] = skypilotConsumer(
-          model,
-          store,
-          (config.storage.s3Streaming ?? strategyDefaults.s3Streaming()).requestTimeoutMs,
-        );
+        this.skypilot[model.name] = skypilotConsumer(model, store, s3StreamingSettings(config));
         this.catalog[model.name] = {
           uri: mirror.uri,
           huggingFace: model.huggingFace,

@@ -1,13 +1,17 @@
 /**
  * Consumers outside Kubernetes (seed 001): SkyPilot clusters (`sky launch`) that stream a mirrored
- * model straight from the bucket with the pinned vLLM and the Run:ai streamer. The task file holds
- * no credential: it declares the two as SkyPilot secrets, which `sky launch --secret NAME` takes
- * from the caller's environment and redacts in logs.
+ * model straight from the bucket with the pinned vLLM and the Run:ai streamer, exactly as the
+ * cluster's s3Streaming pods do: the same object check first (sizes and stored SHA-256s), the same
+ * streamer reads and settings. The task file holds no credential: it declares the two as SkyPilot
+ * secrets, which `sky launch --secret NAME` takes from the caller's environment and redacts in logs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ModelConfig } from "../config/schema";
-import { VLLM_IMAGE } from "../engines/vllm";
+import { cpuCores, serverCpu } from "../cluster";
+import { ModelConfig, S3StreamingConfig } from "../config/schema";
+import { runaiExtraConfig, VLLM_IMAGE } from "../engines/vllm";
 import { modelPrefix } from "../naming";
+import { VERIFY_STREAMED_PY } from "../scripts";
+import { streamerEnv, streamerReads } from "../storage/s3Streaming";
 import { ModelStore, S3_SECRET_KEYS } from "../store/modelStore";
 
 /** The vLLM release the cluster's engine pins (`vllm/vllm-openai:v<version>`). */
@@ -29,14 +33,18 @@ export interface SkyPilotStore {
   readonly endpoint: string;
   readonly region: string;
   readonly pathStyle: boolean;
-  /** The streamer's S3 request timeout (`storage.s3Streaming.requestTimeoutMs`). */
-  readonly requestTimeoutMs: number;
 }
 
 /** The task, as plain data (config → task): SkyPilot's task YAML schema. */
-export function skypilotTask(model: ModelConfig, store: SkyPilotStore): Record<string, unknown> {
+export function skypilotTask(model: ModelConfig, store: SkyPilotStore, streaming: S3StreamingConfig): Record<string, unknown> {
   const uri = `s3://${store.bucket}/${modelPrefix(model)}`;
   const accelerators = Object.fromEntries(ACCELERATORS.filter(([, gib]) => gib >= model.gpuMemoryGiB).map(([name]) => [name, model.gpus]));
+  // The VM gets at least the CPUs a server pod requests, so the streamer's reads follow them too.
+  const reads = streamerReads(streaming, model);
+  const extraConfig = runaiExtraConfig(
+    { kind: "s3", uri, concurrency: reads.concurrency, memoryLimitBytes: streaming.memoryLimitBytes },
+    model.gpus,
+  );
   const flags = [
     `--served-model-name ${model.name}`,
     `--tensor-parallel-size ${model.gpus}`,
@@ -45,20 +53,29 @@ export function skypilotTask(model: ModelConfig, store: SkyPilotStore): Record<s
   ];
   return {
     name: `llm-serving-${model.name}`,
-    resources: { accelerators, ports: PORT },
+    resources: { accelerators, cpus: `${Math.ceil(cpuCores(serverCpu(model)))}+`, ports: PORT },
     envs: {
       MODEL_URI: uri,
+      // The object check's: the same as the s3Streaming pod's init step.
+      BUCKET: store.bucket,
+      PREFIX: modelPrefix(model),
+      S3_PATH_STYLE: store.pathStyle ? "1" : "0",
       [S3_SECRET_KEYS.endpoint]: store.endpoint,
       [S3_SECRET_KEYS.region]: store.region,
-      // R2 and MinIO need path-style requests; never ask a cloud metadata service for credentials.
-      RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING: store.pathStyle ? "0" : "1",
-      AWS_EC2_METADATA_DISABLED: "true",
-      RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS: String(store.requestTimeoutMs),
+      ...Object.fromEntries(streamerEnv(streaming, store.pathStyle, reads).map((e) => [e.name, e.value])),
     },
     // Values come from `sky launch --secret NAME` (the caller's environment), never from this file.
     secrets: { [S3_SECRET_KEYS.accessKeyId]: null, [S3_SECRET_KEYS.secretAccessKey]: null },
     setup: `pip install "vllm[runai]==${SKYPILOT_VLLM_VERSION}"`,
-    run: [`vllm serve "$MODEL_URI" --load-format runai_streamer \\`, `  --host 0.0.0.0 --port ${PORT} ${flags.join(" ")}`, ""].join("\n"),
+    // Every object checked against the manifest before vLLM streams a byte (standard-library Python).
+    run: [
+      `python3 - <<'VERIFY_OBJECTS' || exit 1`,
+      VERIFY_STREAMED_PY.trimEnd(),
+      "VERIFY_OBJECTS",
+      `vllm serve "$MODEL_URI" --load-format runai_streamer --model-loader-extra-config '${extraConfig}' \\`,
+      `  --host 0.0.0.0 --port ${PORT} ${flags.join(" ")}`,
+      "",
+    ].join("\n"),
   };
 }
 
@@ -94,7 +111,7 @@ export interface SkyPilotConsumer {
   readonly taskYaml: pulumi.Output<string>;
 }
 
-export function skypilotConsumer(model: ModelConfig, store: ModelStore, requestTimeoutMs: number): SkyPilotConsumer {
+export function skypilotConsumer(model: ModelConfig, store: ModelStore, streaming: S3StreamingConfig): SkyPilotConsumer {
   const header = `# sky launch -c ${model.name} ${model.name}.yaml --secret AWS_ACCESS_KEY_ID --secret AWS_SECRET_ACCESS_KEY\n`;
   return {
     uri: pulumi.interpolate`s3://${store.bucket}/${modelPrefix(model)}`,
@@ -106,7 +123,7 @@ export function skypilotConsumer(model: ModelConfig, store: ModelStore, requestT
       .all([store.bucket, store.endpoint])
       .apply(
         ([bucket, endpoint]) =>
-          header + toYaml(skypilotTask(model, { bucket, endpoint, region: store.region, pathStyle: store.pathStyle, requestTimeoutMs })),
+          header + toYaml(skypilotTask(model, { bucket, endpoint, region: store.region, pathStyle: store.pathStyle }, streaming)),
       ),
   };
 }

@@ -57,7 +57,8 @@ class Store:
     def request(self, method, key, extra=()):
         """(status, lower-cased headers, body) of one signed request."""
         path = self.path(key)
-        headers = self.signed_headers(method, path, datetime.datetime.now(datetime.UTC), extra)
+        now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - also runs on SkyPilot VMs' Python 3.10
+        headers = self.signed_headers(method, path, now, extra)
         connection = (http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection)(self.host, timeout=30)
         try:
             connection.request(method, path, headers=headers)

@@ -6,8 +6,9 @@
 import { readFileSync } from "node:fs";
 import { parseStackConfig } from "../../components/config/parse";
 import { skypilotTask, SkyPilotStore, toYaml } from "../../components/consumers/skypilot";
+import { s3StreamingSettings } from "../../components/storage/s3Streaming";
 
 const input = JSON.parse(readFileSync(0, "utf8")) as { config: Record<string, unknown>; store: SkyPilotStore };
 const config = parseStackConfig(input.config);
-const tasks = Object.fromEntries(config.models.map((m) => [m.name, toYaml(skypilotTask(m, input.store))]));
+const tasks = Object.fromEntries(config.models.map((m) => [m.name, toYaml(skypilotTask(m, input.store, s3StreamingSettings(config)))]));
 process.stdout.write(JSON.stringify(tasks));

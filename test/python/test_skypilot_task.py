@@ -18,9 +18,8 @@ R2 = {
     "endpoint": "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com",
     "region": "auto",
     "pathStyle": True,
-    "requestTimeoutMs": 30000,
 }
-S3 = {"bucket": "weights", "endpoint": "https://s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "pathStyle": False, "requestTimeoutMs": 30000}
+S3 = {"bucket": "weights", "endpoint": "https://s3.eu-west-1.amazonaws.com", "region": "eu-west-1", "pathStyle": False}
 
 
 def render(models, store):
@@ -84,6 +83,20 @@ def test_skypilot_accepts_every_task_and_streams_the_mirrored_prefix(tmp_path, r
         assert task["envs"]["RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING"] == "0"
         assert task["envs"]["AWS_EC2_METADATA_DISABLED"] == "true"
         assert task["envs"]["RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS"] == "30000"
+        # The object check runs first, and a failed check stops the task before vLLM starts.
+        assert task["run"].startswith("python3 - <<'VERIFY_OBJECTS' || exit 1\n")
+        assert task["envs"]["BUCKET"] == "llm-models" and task["envs"]["PREFIX"] == f"models/{prefix}/{REV}"
+
+
+def test_the_streamer_reads_as_the_clusters_pods_do(tmp_path, r2_tasks):
+    parsed = validate(tmp_path, r2_tasks)
+    # 1 GPU: 2 CPUs (the server pod's request), 4 readers of 32 MiB; 4 GPUs: 8 CPUs, 16 of 8 MiB.
+    small, big = parsed["small"], parsed["big"]
+    assert small["cpus"] == ["2+"] and big["cpus"] == ["8+"]
+    assert "--model-loader-extra-config '{\"concurrency\":4}'" in small["run"]
+    assert small["envs"]["RUNAI_STREAMER_CHUNK_BYTESIZE"] == str(32 << 20)
+    assert '--model-loader-extra-config \'{"concurrency":16,"distributed":true}\'' in big["run"]
+    assert big["envs"]["RUNAI_STREAMER_CHUNK_BYTESIZE"] == str(8 << 20)
 
 
 def test_gpus_and_flags_follow_the_model(tmp_path, r2_tasks):

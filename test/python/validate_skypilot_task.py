@@ -1,7 +1,7 @@
 """Validates SkyPilot task files with the skypilot package's own loader (run in the skypilot venv).
 
 Usage: validate_skypilot_task.py FILE...   Prints, per file, the parsed task as JSON (name, run,
-envs, secret names, accelerators per resource); exits 1 naming the file SkyPilot refuses.
+envs, secret names, accelerators and CPUs per resource); exits 1 naming the file SkyPilot refuses.
 """
 
 import json
@@ -23,6 +23,7 @@ def describe(path):
         "envs": task.envs,
         "secrets": sorted(task.secrets),
         "accelerators": sorted((name, count) for r in task.resources for name, count in (r.accelerators or {}).items()),
+        "cpus": sorted({str(r.cpus) for r in task.resources}),
     }
 
 
