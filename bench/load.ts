@@ -22,7 +22,7 @@ import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { ModelConfig, strategyDefaults } from "../components/config/schema";
 import { runaiExtraConfig } from "../components/engines/vllm";
-import { PRELOAD_PY, s5cmdCopyFlags, VERIFY_STREAMED_PY } from "../components/scripts";
+import { PRELOAD, s5cmdCopyFlags, VERIFY_STREAMED } from "../components/scripts";
 import { streamerEnv, streamerReads } from "../components/storage/s3Streaming";
 import { median } from "../scripts/localTools";
 import {
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
       ),
       "preload+load": () => {
         rmSync(dest, { recursive: true, force: true });
-        const copy = loader("exec", "--", "python3", "-c", PRELOAD_PY, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
+        const copy = loader("exec", "--", "python3", "-c", PRELOAD.text, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
         // The engine starts on the same node right after: the preload's pages may still be cached.
         const load = safetensorsLoad();
         preloadOnly.push(copy.wall);
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
       },
     };
     // The warm-cache load needs a filled node cache before its first turn.
-    loader("exec", "--", "python3", "-c", PRELOAD_PY, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
+    loader("exec", "--", "python3", "-c", PRELOAD.text, ...preloadFlags.split(" "))({ ...s3Env, DEST: dest });
 
     console.log(
       `# time to weights: ${(bytes / 2 ** 30).toFixed(2)} GiB of safetensors (${generated.shards} shards, ${generated.tensors} bf16 tensors), ${ROUNDS} rounds, page cache ${canDropCaches ? "dropped before each run" : "NOT dropped (not root)"}`,
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     // a signed HEAD per object, size and stored SHA-256 compared; no object's data is read.
     const verify = Array.from({ length: ROUNDS }, () => {
       dropCaches();
-      return loader("exec", "--", "python3", "-c", VERIFY_STREAMED_PY)({ ...s3Env, S3_PATH_STYLE: "1" }).wall;
+      return loader("exec", "--", "python3", "-c", VERIFY_STREAMED.text)({ ...s3Env, S3_PATH_STYLE: "1" }).wall;
     });
     const objects = (JSON.parse(readFileSync(join(work, "manifest.json"), "utf8")) as { files: unknown[] }).files.length;
 

@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { PRELOAD_PY, s5cmdCopyFlags } from "../components/scripts";
+import { PRELOAD, s5cmdCopyFlags } from "../components/scripts";
 import { strategyDefaults } from "../components/config/schema";
 import { median } from "../scripts/localTools";
 import {
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
         timed(`/usr/bin/aws --endpoint-url ${s3.endpoint} s3 sync --only-show-errors "s3://${BUCKET}/${PREFIX}/" "${dest}/"`)
       ),
       "raw copy": () => (fresh(), timed(`cp -r "${backing}" "${dest}"`)),
-      "preload (the Job)": () => (fresh(), timed([python, "-c", PRELOAD_PY, ...jobFlags.split(" ")], preloadEnv)),
+      "preload (the Job)": () => (fresh(), timed([python, "-c", PRELOAD.text, ...jobFlags.split(" ")], preloadEnv)),
       "copy, then busybox sha256sum -c": () => (
         fresh(),
         timed(`${copy(strategyDefaults.preload())}\ncd "${dest}" && /usr/bin/busybox sha256sum -c manifest.sha256 > /dev/null`)

@@ -4,13 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
-import { API_KEY_SECRET_KEY } from "./engines/engine";
+import { API_KEY_CONFIG_FILE, API_KEY_SECRET_KEY, apiKeyConfigFile } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
-import { MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_PY } from "./scripts";
+import { scriptsConfigMapData } from "./scripts";
 import { labels } from "./naming";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { scaledObject } from "./serving/autoscaling";
@@ -99,17 +99,23 @@ export class LlmServing extends pulumi.ComponentResource {
           { ...child, retainOnDelete: true },
         ).metadata.name
       : pulumi.output(kube.namespace);
-    const stackCluster: ClusterContext = { namespace, kubernetes: kube, workloadAnnotations: workloadAnnotations(kube) };
-
-    const store = createModelStore(config, stackCluster, child);
+    // Every pod script, mounted where it runs: inline scripts would go through the kubelet's $(VAR) expansion.
     const scripts = new k8s.core.v1.ConfigMap(
       "scripts",
       {
         metadata: { name: "llm-serving-scripts", namespace, labels: labels("llm-serving-scripts", "scripts") },
-        data: { "mirror-download.py": MIRROR_DOWNLOAD_PY, "mirror-upload.py": MIRROR_UPLOAD_PY },
+        data: scriptsConfigMapData(),
       },
       child,
     );
+    const stackCluster: ClusterContext = {
+      namespace,
+      kubernetes: kube,
+      workloadAnnotations: workloadAnnotations(kube),
+      scripts: scripts.metadata.name,
+    };
+
+    const store = createModelStore(config, stackCluster, child);
     const hfTokenSecret = args.hfToken
       ? new k8s.core.v1.Secret(
           "hf-token",
@@ -137,7 +143,6 @@ export class LlmServing extends pulumi.ComponentResource {
             store,
             cluster,
             preload: config.storage.preload,
-            scriptsConfigMap: scripts.metadata.name,
             hfTokenSecret,
             configKey: keyPath(["models", index]),
           },
@@ -268,7 +273,7 @@ export class LlmServing extends pulumi.ComponentResource {
     });
   }
 
-  /** The Secret `<model>-api-key` (key API_KEY) holding the model's key: its own from `apiKeys`, else `apiKey`. */
+  /** The Secret `<model>-api-key` (key API_KEY, and the same as a server-args file) holding the model's key: its own from `apiKeys`, else `apiKey`. */
   private apiKeySecret(name: string, args: LlmServingArgs, namespace: pulumi.Input<string>): pulumi.Output<string> {
     const own = args.apiKeys?.apply((keys) => keys[name]);
     const key = pulumi.all([own, args.apiKey]).apply(([perModel, shared]) => {
@@ -281,7 +286,7 @@ export class LlmServing extends pulumi.ComponentResource {
       {
         metadata: { name: `${name}-api-key`, namespace, labels: labels(`${name}-api-key`, "credentials") },
         type: "Opaque",
-        stringData: { [API_KEY_SECRET_KEY]: pulumi.secret(key) },
+        stringData: { [API_KEY_SECRET_KEY]: pulumi.secret(key), [API_KEY_CONFIG_FILE]: pulumi.secret(key.apply(apiKeyConfigFile)) },
       },
       { parent: this },
     ).metadata.name;

@@ -37,6 +37,7 @@ export interface Volume {
   hostPath?: { path: string };
   emptyDir?: { medium?: string };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
+  secret?: { secretName?: string };
 }
 
 export interface PodSpec {

@@ -112,17 +112,25 @@ export function redisDurabilityProblems(resource: Pick<PolicyResource, "type" | 
     if (!mount || !(claimTemplates.has(mount.name) || claimVolume)) {
       problems.push(`container "${c.name}" keeps ${dataDir} on no persistent volume (mount a PVC or a volumeClaimTemplate there)`);
     }
-    const password = flagValue(argv, "--requirepass");
-    const variable = password?.match(/^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$/)?.[1];
-    const fromSecret = variable && (c.env ?? []).some((e) => e.name === variable && e.valueFrom?.secretKeyRef);
-    if (!fromSecret) problems.push(`container "${c.name}" must use --requirepass $(VAR) with VAR from env[].valueFrom.secretKeyRef`);
+    // The password in a config file from a Secret: in argv (literal or $(VAR)) it sits in the node's process table.
+    const secretVolumes = new Set((pod.spec.volumes ?? []).filter((v) => v.secret).map((v) => v.name));
+    const conf = argv.find((a) => a.endsWith(".conf"));
+    const confOnSecret =
+      conf !== undefined &&
+      (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name) && conf.startsWith(`${m.mountPath.replace(/\/+$/, "")}/`));
+    if (argv.includes("--requirepass") || !confOnSecret) {
+      problems.push(
+        `container "${c.name}" must read requirepass from a config file on a Secret volume (redis-server /path/on/the/volume/auth.conf), never --requirepass in argv`,
+      );
+    }
   }
   return problems;
 }
 
 export const juicefsRedisDurable: ResourceValidationPolicy = {
   name: "juicefs-redis-durable",
-  description: "The JuiceFS metadata Redis persists (AOF + a persistent volume) and requires a password from a Secret.",
+  description:
+    "The JuiceFS metadata Redis persists (AOF + a persistent volume) and requires a password from a config file on a Secret volume.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     for (const problem of redisDurabilityProblems(args)) {

@@ -1,5 +1,6 @@
 /** An authenticated endpoint: llm-serving:apiKey / apiKeys → a Secret per model → the engine's key by reference. */
 import { describe, expect, it } from "vitest";
+import { parse as yamlParse } from "yaml";
 import { baseConfig, expectConfigError, isSecret, resolve, runProgram } from "./harness";
 
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -31,9 +32,19 @@ describe("llm-serving:apiKey", () => {
       expect(server(run, name).startupProbe.httpGet.path).toBe("/health");
     }
     expect(server(run, "chat").env).toContainEqual(byRef("VLLM_API_KEY", "chat-api-key"));
-    // SGLang has no env form: the arg expands the variable, so the spec holds only its name.
-    expect(server(run, "code").env).toContainEqual(byRef("SGLANG_SERVER_API_KEY", "code-api-key"));
-    expect(server(run, "code").args.slice(-2)).toEqual(["--api-key", "$(SGLANG_SERVER_API_KEY)"]);
+    // SGLang has no env form: `--config` names a server-args file on the Secret volume, so argv holds no key.
+    const code = server(run, "code");
+    expect(code.args.slice(-2)).toEqual(["--config", "/etc/llm-serving/api-key/server-args.yaml"]);
+    expect(code.args).not.toContain("--api-key");
+    expect(code.volumeMounts).toContainEqual({ name: "api-key", mountPath: "/etc/llm-serving/api-key", readOnly: true });
+    const codePod = run.one("kubernetes:apps/v1:Deployment", "code-server").inputs.spec.template.spec;
+    expect(codePod.volumes).toContainEqual({
+      name: "api-key",
+      secret: { secretName: "code-api-key", items: [{ key: "server-args.yaml", path: "server-args.yaml" }], defaultMode: 0o440 },
+    });
+    const file = await resolve(run.one("kubernetes:core/v1:Secret", "code-api-key").props.stringData["server-args.yaml"]);
+    expect(file).toBe(`api-key: "${KEY}"\n`);
+    expect(yamlParse(file)).toEqual({ "api-key": KEY });
     const smoke = run.one("kubernetes:batch/v1:Job", "chat-smoke-check").inputs.spec.template.spec.containers[0];
     expect(smoke.env).toEqual([byRef("SERVER_API_KEY", "chat-api-key")]);
     const leaking = run.resources.filter((r) => !r.name.endsWith("-api-key") && JSON.stringify(r.inputs).includes(KEY));

@@ -323,12 +323,14 @@ describe("10. juicefs-redis-durable", () => {
               container({
                 name: "redis",
                 image: "redis:7.4.6",
-                args: over.args ?? ["--appendonly", "yes", "--dir", "/data", "--requirepass", "$(REDIS_PASSWORD)"],
-                env: over.env ?? [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: "redis", key: "REDIS_PASSWORD" } } }],
-                volumeMounts: [{ name: "data", mountPath: "/data" }],
+                args: over.args ?? ["/etc/redis-auth/auth.conf", "--appendonly", "yes", "--dir", "/data"],
+                volumeMounts: [
+                  { name: "data", mountPath: "/data" },
+                  { name: "auth", mountPath: "/etc/redis-auth", readOnly: true },
+                ],
               }),
             ],
-            volumes: over.claim === false ? [{ name: "data", emptyDir: {} }] : [],
+            volumes: [...(over.claim === false ? [{ name: "data", emptyDir: {} }] : []), { name: "auth", secret: { secretName: "redis" } }],
           },
         },
         volumeClaimTemplates: over.claim === false ? [] : [{ metadata: { name: "data" } }],
@@ -343,7 +345,13 @@ describe("10. juicefs-redis-durable", () => {
     expect(messages).toHaveLength(3);
     expect(messages[0]).toContain("--appendonly yes");
     expect(messages[1]).toContain("keeps /data on no persistent volume");
-    expect(messages[2]).toContain("--requirepass $(VAR) with VAR from env[].valueFrom.secretKeyRef");
+    expect(messages[2]).toContain("must read requirepass from a config file on a Secret volume");
+    // The form the program used to render: the password from a Secret, but expanded into argv.
+    const expanded = await validateResource(
+      juicefsRedisDurable,
+      redis({ args: ["--appendonly", "yes", "--requirepass", "$(REDIS_PASSWORD)"] }),
+    );
+    expect(expanded).toEqual([expect.stringContaining("never --requirepass in argv")]);
     expect(messages.every((m) => m.endsWith("losing JuiceFS metadata loses every file in the volume."))).toBe(true);
   });
 });

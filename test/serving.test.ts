@@ -2,12 +2,14 @@ import { describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES, strategyDefaults } from "../components/config/schema";
 import { MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
 import {
-  COMPILE_CACHE_GC_PY,
-  PRELOAD_PY,
-  PRUNE_REVISIONS_PY,
+  COMPILE_CACHE_GC,
+  PRELOAD,
+  PRUNE_REVISIONS,
   s5cmdCopyFlags,
-  SMOKE_CHECK_PY,
-  VERIFY_STREAMED_PY,
+  SMOKE_CHECK,
+  VERIFY_READ_ONLY,
+  VERIFY_STREAMED,
+  WAIT_FOR_VERIFIED,
 } from "../components/scripts";
 import { shortHash } from "../components/naming";
 import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
@@ -16,7 +18,7 @@ import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, expectConfigError, imageFor, resolve, runProgram, SGLANG_RUNAI_IMAGE, stackFileConfig } from "./harness";
+import { baseConfig, expectConfigError, imageFor, isSecret, resolve, runProgram, SGLANG_RUNAI_IMAGE, stackFileConfig } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -42,7 +44,7 @@ function rawFor(strategy: string, engine: string, store: string, model: Record<s
 function expectPreload(init: any[], main: any[]) {
   expect(init.map((c) => [c.name, c.image])).toEqual([["s5cmd", "peakcom/s5cmd:v2.3.0"]]);
   expect(main.map((c) => [c.name, c.image])).toEqual([["preload", MIRROR_PYTHON_IMAGE]]);
-  expect(main[0].command).toEqual(["python3", "-c", PRELOAD_PY, ...s5cmdCopyFlags(strategyDefaults.preload()).split(" ")]);
+  expect(main[0].command).toEqual(["python3", `/scripts/${PRELOAD.file}`, ...s5cmdCopyFlags(strategyDefaults.preload()).split(" ")]);
   expect(main[0].env[0]).toEqual({ name: "PATH", value: "/tools:/usr/local/bin:/usr/bin:/bin" });
 }
 
@@ -120,11 +122,14 @@ describe("revision cleanup (storage.keepRevisions)", () => {
     expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     const pod = podSpecOf(job);
     const [prune] = pod.containers;
-    expect(prune.command).toEqual(["python3", "-c", PRUNE_REVISIONS_PY, ...pruneArgs(1)]);
-    expect(prune.volumeMounts).toEqual([{ name: "models", mountPath: "/models" }]);
+    expect(prune.command).toEqual(["python3", `/scripts/${PRUNE_REVISIONS.file}`, ...pruneArgs(1)]);
+    expect(prune.volumeMounts).toEqual([
+      { name: "models", mountPath: "/models" },
+      { name: "scripts", mountPath: "/scripts", readOnly: true },
+    ]);
     // The same cache the preload filled, written by the same uid.
     const preload = podSpecOf(run.one(JOB, strategy === "juicefs" ? "m-warmup" : "m-preload"));
-    expect(pod.volumes).toEqual([preload.volumes[0]]);
+    expect(pod.volumes[0]).toEqual(preload.volumes[0]);
     expect(pod.securityContext.runAsUser).toBe(preload.securityContext.runAsUser);
     expect(pod.securityContext.runAsUser).toBe(uid);
     expect(pod.nodeSelector).toEqual(nodeSelector ?? preload.nodeSelector);
@@ -135,15 +140,18 @@ describe("revision cleanup (storage.keepRevisions)", () => {
     const raw = rawFor("longhorn", "vllm", "minio");
     (raw.storage as Record<string, unknown>).keepRevisions = 3;
     const run = await runProgram(raw);
-    expect(podSpecOf(run.one(JOB, "m-prune-revisions")).containers[0].command.slice(3)).toEqual(pruneArgs(3));
+    expect(podSpecOf(run.one(JOB, "m-prune-revisions")).containers[0].command.slice(2)).toEqual(pruneArgs(3));
   });
 
   it("localPath: prunes in the pod, right after its own claim is filled and verified", async () => {
     const run = await runProgram(rawFor("localPath", "vllm", "minio"));
     const init = podSpecOf(run.one("kubernetes:apps/v1:StatefulSet", "m-server")).initContainers;
     expect(init.map((c: any) => c.name)).toEqual(["s5cmd", "preload", "prune-revisions"]);
-    expect(init[2].command).toEqual(["python3", "-c", PRUNE_REVISIONS_PY, ...pruneArgs(1)]);
-    expect(init[2].volumeMounts).toEqual([{ name: "models", mountPath: "/models" }]);
+    expect(init[2].command).toEqual(["python3", `/scripts/${PRUNE_REVISIONS.file}`, ...pruneArgs(1)]);
+    expect(init[2].volumeMounts).toEqual([
+      { name: "models", mountPath: "/models" },
+      { name: "scripts", mountPath: "/scripts", readOnly: true },
+    ]);
     expect(run.resources.filter((r) => r.name === "m-prune-revisions")).toEqual([]);
   });
 
@@ -296,13 +304,13 @@ describe("compileCache", () => {
       ["compile-cache-permissions", 0],
       ["compile-cache-gc", 1000],
     ]);
-    expect(init[1].command).toEqual(["python3", "-c", COMPILE_CACHE_GC_PY, "/compile-cache", key, "40"]);
+    expect(init[1].command).toEqual(["python3", `/scripts/${COMPILE_CACHE_GC.file}`, "/compile-cache", key, "40"]);
     for (const c of init) expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     expect(spec.containers[0].volumeMounts).toContainEqual({ name: "compile-cache", mountPath: "/compile-cache" });
   });
 
   it("a new image, revision or TP size gets a new directory, never a stale cache", async () => {
-    const keyOf = async (model: Record<string, unknown>) => (await pod(withCache("vllm", model))).initContainers.at(-1).command[4];
+    const keyOf = async (model: Record<string, unknown>) => (await pod(withCache("vllm", model))).initContainers.at(-1).command[3];
     const base = await keyOf({});
     expect(await keyOf({})).toBe(base);
     for (const change of [{ image: "vllm/vllm-openai:v0.33.1" }, { revision: "a09a35458c702b33eeacc393d103063234e8bc28" }, { gpus: 4 }])
@@ -335,7 +343,7 @@ describe("smoke check after deploy", () => {
       expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-server" })]);
       const [check] = podSpecOf(job).containers;
       const port = engine === "vllm" ? 8000 : 30000;
-      expect(check.command).toEqual(["python3", "-c", SMOKE_CHECK_PY, `http://m.llm.svc.cluster.local:${port}/v1`, "m"]);
+      expect(check.command).toEqual(["python3", `/scripts/${SMOKE_CHECK.file}`, `http://m.llm.svc.cluster.local:${port}/v1`, "m"]);
       expect(await resolve(run.serving.models.m.baseUrl)).toBe(`http://m.llm.svc.cluster.local:${port}/v1`);
       expect(check.terminationMessagePolicy).toBe("FallbackToLogsOnError");
       expect(check.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
@@ -373,7 +381,12 @@ describe("storage strategies", () => {
     expect(job.inputs.spec.parallelism).toBe(1);
     const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
     expect(server.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
-    expect(server.initContainers[0].command[2]).toContain(".verified");
+    expect(server.initContainers[0].command).toEqual([
+      "/bin/sh",
+      "/scripts/wait-for-verified.sh",
+      `/models/Qwen/Qwen2.5-7B-Instruct/${REV}`,
+    ]);
+    expect(WAIT_FOR_VERIFIED.text).toContain(".verified");
     expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.strategy).toEqual({ type: "Recreate" });
   });
 
@@ -433,17 +446,32 @@ describe("storage strategies", () => {
       values: ["true"],
     });
     expect(server.volumes.find((v: any) => v.name === "models").persistentVolumeClaim).toEqual({ claimName: "m-weights", readOnly: true });
-    expect(podSpecOf(run.one("kubernetes:batch/v1:Job", "m-verify")).containers[0].command[2]).toContain("sha256sum -c manifest.sha256");
+    expect(podSpecOf(run.one("kubernetes:batch/v1:Job", "m-verify")).containers[0].command).toEqual([
+      "/bin/sh",
+      "/scripts/verify-read-only.sh",
+      "/models",
+    ]);
+    expect(VERIFY_READ_ONLY.text).toContain("sha256sum -c manifest.sha256");
   });
 
   it("juicefs: Redis with AOF, noeviction, a PVC and a random password from a Secret; CSI StorageClass; RWX claims", async () => {
     const run = await runProgram(rawFor("juicefs", "sglang", "r2", { replicas: 2, sglang: { hicache: { storageBackend: "file" } } }));
     const redis = run.one("kubernetes:apps/v1:StatefulSet", "juicefs-redis");
     const container = podSpecOf(redis).containers[0];
-    expect(container.args).toEqual(
-      expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction", "--requirepass", "$(REDIS_PASSWORD)"]),
-    );
-    expect(container.env[0].valueFrom.secretKeyRef).toEqual({ name: "juicefs-redis", key: "REDIS_PASSWORD" });
+    expect(container.args).toEqual(expect.arrayContaining(["--appendonly", "yes", "--maxmemory-policy", "noeviction"]));
+    // The password from a config file on the Secret volume, the probe's from REDISCLI_AUTH: never in argv.
+    expect(container.args[0]).toBe("/etc/redis-auth/auth.conf");
+    expect(container.args).not.toContain("--requirepass");
+    expect(podSpecOf(redis).volumes).toEqual([
+      { name: "auth", secret: { secretName: "juicefs-redis", items: [{ key: "auth.conf", path: "auth.conf" }], defaultMode: 0o440 } },
+    ]);
+    const secret = run.one("kubernetes:core/v1:Secret", "juicefs-redis");
+    expect(await isSecret(secret.props.stringData)).toBe(true);
+    expect(await resolve(secret.props.stringData["auth.conf"])).toBe("requirepass generated-redis-password\n");
+    expect(container.readinessProbe.exec.command).toEqual(["redis-cli", "-e", "ping"]);
+    expect(container.env).toEqual([
+      { name: "REDISCLI_AUTH", valueFrom: { secretKeyRef: { name: "juicefs-redis", key: "REDIS_PASSWORD" } } },
+    ]);
     expect(redis.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe("10Gi");
     expect(redis.inputs.spec.persistentVolumeClaimRetentionPolicy.whenDeleted).toBe("Retain");
     const sc = run.one("kubernetes:storage.k8s.io/v1:StorageClass", "juicefs-models");
@@ -482,11 +510,11 @@ describe("storage strategies", () => {
   it("s3Streaming: no weight volume; every object checked against the manifest before the engine streams", async () => {
     const run = await runProgram(rawFor("s3Streaming", "vllm", "r2", { gpus: 2 }));
     const spec = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
-    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "tmp"]);
+    expect(spec.volumes.map((v: any) => v.name).sort()).toEqual(["cache", "dshm", "scripts", "tmp"]);
     // One init step, standard-library Python: signed HEADs compare sizes and stored SHA-256s.
     expect(spec.initContainers.map((c: any) => [c.name, c.image])).toEqual([["verify-objects", MIRROR_PYTHON_IMAGE]]);
     const verify = spec.initContainers[0];
-    expect(verify.command).toEqual(["python3", "-c", VERIFY_STREAMED_PY]);
+    expect(verify.command).toEqual(["python3", `/scripts/${VERIFY_STREAMED.file}`]);
     expect(verify.env).toContainEqual({ name: "S3_PATH_STYLE", value: "1" }); // R2
     expect(
       verify.env.filter((e: any) => e.name.startsWith("AWS_")).every((e: any) => e.valueFrom?.secretKeyRef?.name === "r2-reader"),

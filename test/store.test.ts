@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { strategyDefaults } from "../components/config/schema";
-import { MINIO_SETUP_SH, MIRROR_CHECK_SH, MIRROR_DOWNLOAD_PY, MIRROR_UPLOAD_PY } from "../components/scripts";
+import { MINIO_SETUP, MIRROR_CHECK, MIRROR_DOWNLOAD, MIRROR_UPLOAD } from "../components/scripts";
 import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
 import { bucketPolicyDocument } from "../components/store/modelStore";
 import { minioPolicy } from "../components/store/minio";
@@ -127,15 +127,12 @@ describe("MinIO model store", () => {
     expect((await resolve<Record<string, string>>(root.props.stringData)).MINIO_ROOT_PASSWORD).toBe("generated-root-password");
     expect(run.one("random:index/randomPassword:RandomPassword", "root-password").opts.protect).toBe(true);
     const setup = run.one(JOB, "minio-setup");
-    expect(setup.inputs.spec.template.spec.containers[0].command).toEqual([
-      "/bin/sh",
-      "-c",
-      MINIO_SETUP_SH,
-      "setup",
-      "llm-models",
-      "reader",
-      "writer",
-    ]);
+    // From the scripts ConfigMap: inline, the kubelet's expansion would turn `$${role}` into `${role}`.
+    const setupPod = setup.inputs.spec.template.spec;
+    expect(setupPod.containers[0].command).toEqual(["/bin/sh", "/scripts/minio-setup.sh", "llm-models", "reader", "writer"]);
+    expect(setupPod.containers[0].volumeMounts).toContainEqual({ name: "scripts", mountPath: "/scripts", readOnly: true });
+    expect(setupPod.volumes).toContainEqual({ name: "scripts", configMap: { name: "llm-serving-scripts", defaultMode: 0o444 } });
+    expect(run.one("kubernetes:core/v1:ConfigMap", "scripts").inputs.data["minio-setup.sh"]).toBe(MINIO_SETUP.text);
     expect(
       allEnv(setup.inputs.spec.template.spec)
         .filter((e: any) => /KEY|PASSWORD/.test(e.name))
@@ -176,7 +173,7 @@ describe("the JuiceFS volume's own credential", () => {
     });
     expect(actions(JSON.parse(policies["writer.json"]))).not.toContain("s3:DeleteObject");
     const setup = run.one(JOB, "minio-setup").inputs.spec.template.spec.containers[0];
-    expect(setup.command.slice(3)).toEqual(["setup", "llm-models", "reader", "writer", "volume"]);
+    expect(setup.command.slice(2)).toEqual(["llm-models", "reader", "writer", "volume"]);
     expect(setup.env.find((e: any) => e.name === "volume_SECRET_KEY").valueFrom.secretKeyRef).toEqual({
       name: "minio-volume",
       key: "AWS_SECRET_ACCESS_KEY",
@@ -230,10 +227,10 @@ describe("mirror job", () => {
     expect(pod.containers[0].image).toBe(MIRROR_PYTHON_IMAGE);
     expect(pod.containers[0].command).toEqual(["python3", "/scripts/mirror-upload.py", "--concurrency", String(preload.concurrency)]);
     expect(pod.containers[0].env).toContainEqual({ name: "S3_PATH_STYLE", value: "1" }); // MinIO
-    expect(run.one("kubernetes:core/v1:ConfigMap", "scripts").inputs.data["mirror-upload.py"]).toBe(MIRROR_UPLOAD_PY);
-    expect(pod.initContainers[0].command).toEqual(["/bin/sh", "-c", MIRROR_CHECK_SH, "check"]);
-    expect(MIRROR_DOWNLOAD_PY).toContain('"download", repo, *chosen');
-    expect(MIRROR_DOWNLOAD_PY).toContain("already mirrored");
+    expect(run.one("kubernetes:core/v1:ConfigMap", "scripts").inputs.data["mirror-upload.py"]).toBe(MIRROR_UPLOAD.text);
+    expect(pod.initContainers[0].command).toEqual(["/bin/sh", `/scripts/${MIRROR_CHECK.file}`]);
+    expect(MIRROR_DOWNLOAD.text).toContain('"download", repo, *chosen');
+    expect(MIRROR_DOWNLOAD.text).toContain("already mirrored");
     const download = pod.initContainers[1];
     expect(download.command).toEqual(["python3", "/scripts/mirror-download.py"]);
     expect(Object.fromEntries(download.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]))).toMatchObject({
@@ -251,7 +248,7 @@ describe("mirror job", () => {
     // The Python the Job runs is valid Python 3 (it cannot run here: it downloads from the Hub).
     expect(
       execFileSync("python3", ["-c", "import sys; compile(sys.stdin.read(), 'mirror', 'exec'); print('ok')"], {
-        input: MIRROR_DOWNLOAD_PY,
+        input: MIRROR_DOWNLOAD.text,
         encoding: "utf8",
       }),
     ).toBe("ok\n");

@@ -10,7 +10,7 @@ import { cpuCores, serverCpu } from "../cluster";
 import { ModelConfig, S3StreamingConfig } from "../config/schema";
 import { runaiExtraConfig, VLLM_IMAGE } from "../engines/vllm";
 import { modelPrefix } from "../naming";
-import { VERIFY_STREAMED_PY } from "../scripts";
+import { VERIFY_STREAMED } from "../scripts";
 import { streamerEnv, streamerReads } from "../storage/s3Streaming";
 import { ModelStore, S3_SECRET_KEYS } from "../store/modelStore";
 
@@ -70,7 +70,7 @@ export function skypilotTask(model: ModelConfig, store: SkyPilotStore, streaming
     // Every object checked against the manifest before vLLM streams a byte (standard-library Python).
     run: [
       `python3 - <<'VERIFY_OBJECTS' || exit 1`,
-      VERIFY_STREAMED_PY.trimEnd(),
+      VERIFY_STREAMED.text.trimEnd(),
       "VERIFY_OBJECTS",
       `vllm serve "$MODEL_URI" --load-format runai_streamer --model-loader-extra-config '${extraConfig}' \\`,
       `  --host 0.0.0.0 --port ${PORT} ${flags.join(" ")}`,

@@ -54,11 +54,12 @@ export interface InferenceEngine {
   readonly warmupSeconds: number;
   readonly metrics: EngineMetrics;
   /**
-   * How the server requires a key held in Secret `secretName` (key API_KEY): an env var by
-   * reference, and args that expand it (`$(VAR)`) where the engine has no env form. Health and
-   * metrics paths stay open in both pinned versions (probes and Prometheus need no key).
+   * How the server requires a key held in Secret `secretName` (keys API_KEY and API_KEY_CONFIG_FILE):
+   * an env var by reference, or a config file from the Secret where the engine has no env form —
+   * never the key in argv. Health and metrics paths stay open in both pinned versions (probes and
+   * Prometheus need no key).
    */
-  apiKey(secretName: pulumi.Input<string>): { env: k8s.types.input.core.v1.EnvVar[]; args: string[] };
+  apiKey(secretName: pulumi.Input<string>): ServerApiKey;
   /** Where the engine keeps compiled kernels and graphs, all under `dir` (env names of the pinned version). */
   compileCacheEnv(dir: string): k8s.types.input.core.v1.EnvVar[];
   /** Engine-specific config rules (paths relative to the model). */
@@ -66,8 +67,23 @@ export interface InferenceEngine {
   launch(args: EngineLaunchArgs): EngineLaunch;
 }
 
+/** What a server needs to require its API key: env by reference, or args naming a file on a Secret volume. */
+export interface ServerApiKey {
+  readonly env: k8s.types.input.core.v1.EnvVar[];
+  readonly args: string[];
+  readonly volumes: k8s.types.input.core.v1.Volume[];
+  readonly volumeMounts: k8s.types.input.core.v1.VolumeMount[];
+}
+
 /** The key, in the Secret every authenticated model gets, that holds its API key. */
 export const API_KEY_SECRET_KEY = "API_KEY";
+/** The same Secret's key holding `api-key: "<key>"`, a server-args YAML file (SGLang's `--config`). */
+export const API_KEY_CONFIG_FILE = "server-args.yaml";
+
+/** The server-args YAML that sets the key (a JSON string is a valid YAML double-quoted scalar). */
+export function apiKeyConfigFile(key: string): string {
+  return `api-key: ${JSON.stringify(key)}\n`;
+}
 
 /** An env var taking the model's API key from its Secret. */
 export function apiKeyEnv(name: string, secretName: pulumi.Input<string>): k8s.types.input.core.v1.EnvVar {

@@ -1,9 +1,11 @@
 /** SGLang (`python3 -m sglang.launch_server`, port 30000, /health). Flags follow SGLang v0.5.23. */
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig } from "../config/schema";
-import { apiKeyEnv, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { API_KEY_CONFIG_FILE, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
 
 export const SGLANG_IMAGE = "lmsysorg/sglang:v0.5.23";
+/** Where the server-args file with the API key is mounted from the model's Secret. */
+const SGLANG_API_KEY_DIR = "/etc/llm-serving/api-key";
 
 /** HiCache flags (seed 004, with the real `--hicache-storage-backend-extra-config`). */
 export function hicacheArgs(model: ModelConfig): string[] {
@@ -52,9 +54,21 @@ export const sglangEngine: InferenceEngine = {
     generationTokens: "sglang:generation_tokens_total",
     kvCacheUsage: "sglang:token_usage",
   },
-  // SGLang 0.5.23 reads the key only from --api-key; /health*, /ready*, /metrics stay open (utils/auth.py).
   compileCacheEnv: commonCompileCacheEnv,
-  apiKey: (secretName) => ({ env: [apiKeyEnv("SGLANG_SERVER_API_KEY", secretName)], args: ["--api-key", "$(SGLANG_SERVER_API_KEY)"] }),
+  // SGLang 0.5.23 has no env form of --api-key; `--config FILE` (exactly that form: its parser merges
+  // the YAML's keys as flags, prepare_server_args) keeps the key out of argv and the process table.
+  // /health*, /ready*, /metrics stay open (utils/auth.py). It still logs server_args at INFO (README).
+  apiKey: (secretName) => ({
+    env: [],
+    args: ["--config", `${SGLANG_API_KEY_DIR}/${API_KEY_CONFIG_FILE}`],
+    volumes: [
+      {
+        name: "api-key",
+        secret: { secretName, items: [{ key: API_KEY_CONFIG_FILE, path: API_KEY_CONFIG_FILE }], defaultMode: 0o440 },
+      },
+    ],
+    volumeMounts: [{ name: "api-key", mountPath: SGLANG_API_KEY_DIR, readOnly: true }],
+  }),
   validate(model) {
     const h = model.sglang?.hicache;
     const issues: ConfigIssue[] = [];

@@ -54,7 +54,8 @@ export const vllmEngine: InferenceEngine = {
   // vllm/entrypoints/serve/middleware: VLLM_API_KEY guards /v1, /v2, /inference, /cohere only.
   // VLLM_CACHE_ROOT holds torch.compile's cache (torch_compile_cache/) in 0.33.0.
   compileCacheEnv: (dir) => [{ name: "VLLM_CACHE_ROOT", value: `${dir}/vllm` }, ...commonCompileCacheEnv(dir)],
-  apiKey: (secretName) => ({ env: [apiKeyEnv("VLLM_API_KEY", secretName)], args: [] }),
+  // vLLM 0.33.0 reads VLLM_API_KEY when --api-key is absent (vllm/envs.py) and never logs it.
+  apiKey: (secretName) => ({ env: [apiKeyEnv("VLLM_API_KEY", secretName)], args: [], volumes: [], volumeMounts: [] }),
   validate: () => [],
   launch: (args) => ({
     command: ["vllm", "serve"],

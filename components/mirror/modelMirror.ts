@@ -5,7 +5,7 @@ import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TM
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
-import { MIRROR_CHECK_SH, SCRIPTS_MOUNT, shellCommand } from "../scripts";
+import { MIRROR_CHECK, MIRROR_DOWNLOAD, MIRROR_UPLOAD, runScript, withScripts } from "../scripts";
 import { HUB_TRANSFER_ENV } from "../serving/directFromHub";
 
 /** Pinned tools of the mirror Job. */
@@ -23,8 +23,6 @@ export interface ModelMirrorArgs {
   readonly cluster: ClusterContext;
   /** Copier image (the check step's s5cmd) and tuning: the upload's parts and parts in flight. */
   readonly preload: PreloadConfig;
-  /** Name of the ConfigMap holding the scripts. */
-  readonly scriptsConfigMap: pulumi.Input<string>;
   /** The model's config key, e.g. `llm-serving:models[0]`, named in the Job's errors. */
   readonly configKey: string;
   /** Name of the Secret with HF_TOKEN, when an hfToken is configured. */
@@ -51,7 +49,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
   ];
   const writerEnv = s3EnvFromSecret(store.writerSecretName);
   const scratch = `${mirrorScratchGiB(model.sizeGiB)}Gi`;
-  const mounts = [{ name: "work", mountPath: "/work" }, { name: "scripts", mountPath: SCRIPTS_MOUNT, readOnly: true }, TMP_MOUNT];
+  const mounts = [{ name: "work", mountPath: "/work" }, TMP_MOUNT];
   // The check step also proves the reader's rights (list + get, and a put refused) on the bucket.
   const readerKey = (key: string) => ({ secretKeyRef: { name: store.readerSecretName, key } });
   const setupCheckEnv = [
@@ -60,71 +58,71 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
     { name: "READER_ACCESS_KEY_ID", valueFrom: readerKey(S3_SECRET_KEYS.accessKeyId) },
     { name: "READER_SECRET_ACCESS_KEY", valueFrom: readerKey(S3_SECRET_KEYS.secretAccessKey) },
   ];
+  const pod = withScripts(
+    {
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      securityContext: podSecurity(),
+      ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
+      initContainers: [
+        {
+          name: "check",
+          image: preload.image,
+          command: runScript(MIRROR_CHECK),
+          env: [...plainEnv, ...writerEnv, ...setupCheckEnv],
+          resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+          securityContext: restrictedContainerSecurity(),
+          volumeMounts: mounts,
+        },
+        {
+          name: "download",
+          image: MIRROR_PYTHON_IMAGE,
+          command: runScript(MIRROR_DOWNLOAD),
+          env: [
+            { name: "HF_REPO", value: model.huggingFace },
+            { name: "HF_REVISION", value: model.revision },
+            ...(model.include ? [{ name: "HF_INCLUDE", value: JSON.stringify(model.include) }] : []),
+            { name: "HF_EXCLUDE", value: JSON.stringify(model.exclude) },
+            // The download refuses to start when the Hub's sizes exceed these, naming CONFIG_PATH.
+            { name: "SIZE_GIB", value: String(model.sizeGiB) },
+            { name: "SCRATCH_GIB", value: String(mirrorScratchGiB(model.sizeGiB)) },
+            { name: "CONFIG_PATH", value: args.configKey },
+            { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
+            { name: "BOTO3_VERSION", value: BOTO3_VERSION },
+            // The upload's part size: this step hashes every part the upload sends.
+            { name: "PART_MIB", value: String(preload.partSizeMiB) },
+            ...HUB_TRANSFER_ENV,
+            { name: "HOME", value: "/work/home" },
+            { name: "HF_HOME", value: "/work/hf-home" },
+            ...(args.hfTokenSecret
+              ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
+              : []),
+          ],
+          resources: { requests: { cpu: "1", memory: "1Gi", "ephemeral-storage": scratch }, limits: { memory: "4Gi" } },
+          securityContext: restrictedContainerSecurity(),
+          volumeMounts: mounts,
+        },
+      ],
+      containers: [
+        {
+          name: "upload",
+          image: MIRROR_PYTHON_IMAGE,
+          command: runScript(MIRROR_UPLOAD, "--concurrency", String(preload.concurrency)),
+          env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }],
+          resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
+          securityContext: restrictedContainerSecurity(),
+          volumeMounts: mounts,
+        },
+      ],
+      volumes: [{ name: "work", emptyDir: { sizeLimit: scratch } }, TMP_VOLUME],
+    },
+    args.cluster.scripts,
+  );
   return {
     backoffLimit: 4,
     template: {
-      metadata: { labels: labels(args.model.name, "model-mirror"), annotations: modelAnnotations(args.model) },
-      spec: {
-        restartPolicy: "Never",
-        automountServiceAccountToken: false,
-        securityContext: podSecurity(),
-        ...(args.cluster.kubernetes.tolerations?.length ? { tolerations: args.cluster.kubernetes.tolerations } : {}),
-        initContainers: [
-          {
-            name: "check",
-            image: preload.image,
-            command: shellCommand(MIRROR_CHECK_SH, "check"),
-            env: [...plainEnv, ...writerEnv, ...setupCheckEnv],
-            resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
-            securityContext: restrictedContainerSecurity(),
-            volumeMounts: mounts,
-          },
-          {
-            name: "download",
-            image: MIRROR_PYTHON_IMAGE,
-            command: ["python3", `${SCRIPTS_MOUNT}/mirror-download.py`],
-            env: [
-              { name: "HF_REPO", value: model.huggingFace },
-              { name: "HF_REVISION", value: model.revision },
-              ...(model.include ? [{ name: "HF_INCLUDE", value: JSON.stringify(model.include) }] : []),
-              { name: "HF_EXCLUDE", value: JSON.stringify(model.exclude) },
-              // The download refuses to start when the Hub's sizes exceed these, naming CONFIG_PATH.
-              { name: "SIZE_GIB", value: String(model.sizeGiB) },
-              { name: "SCRATCH_GIB", value: String(mirrorScratchGiB(model.sizeGiB)) },
-              { name: "CONFIG_PATH", value: args.configKey },
-              { name: "HF_HUB_VERSION", value: HF_HUB_VERSION },
-              { name: "BOTO3_VERSION", value: BOTO3_VERSION },
-              // The upload's part size: this step hashes every part the upload sends.
-              { name: "PART_MIB", value: String(preload.partSizeMiB) },
-              ...HUB_TRANSFER_ENV,
-              { name: "HOME", value: "/work/home" },
-              { name: "HF_HOME", value: "/work/hf-home" },
-              ...(args.hfTokenSecret
-                ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
-                : []),
-            ],
-            resources: { requests: { cpu: "1", memory: "1Gi", "ephemeral-storage": scratch }, limits: { memory: "4Gi" } },
-            securityContext: restrictedContainerSecurity(),
-            volumeMounts: mounts,
-          },
-        ],
-        containers: [
-          {
-            name: "upload",
-            image: MIRROR_PYTHON_IMAGE,
-            command: ["python3", `${SCRIPTS_MOUNT}/mirror-upload.py`, "--concurrency", String(preload.concurrency)],
-            env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }],
-            resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
-            securityContext: restrictedContainerSecurity(),
-            volumeMounts: mounts,
-          },
-        ],
-        volumes: [
-          { name: "work", emptyDir: { sizeLimit: scratch } },
-          { name: "scripts", configMap: { name: args.scriptsConfigMap, defaultMode: 0o555 } },
-          TMP_VOLUME,
-        ],
-      },
+      metadata: { labels: labels(args.model.name, "model-mirror"), annotations: { ...modelAnnotations(args.model), ...pod.annotations } },
+      spec: pod.spec,
     },
   };
 }

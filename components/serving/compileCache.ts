@@ -11,7 +11,7 @@ import { restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
 import { InferenceEngine } from "../engines/engine";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { shortHash } from "../naming";
-import { COMPILE_CACHE_GC_PY } from "../scripts";
+import { COMPILE_CACHE_GC, runScript } from "../scripts";
 
 export const COMPILE_CACHE_MOUNT = "/compile-cache";
 const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
@@ -59,7 +59,7 @@ export function compileCachePieces(
       {
         name: "compile-cache-gc",
         image: MIRROR_PYTHON_IMAGE,
-        command: ["python3", "-c", COMPILE_CACHE_GC_PY, COMPILE_CACHE_MOUNT, key, String(settings.sizeGiB)],
+        command: runScript(COMPILE_CACHE_GC, COMPILE_CACHE_MOUNT, key, String(settings.sizeGiB)),
         resources: small,
         securityContext: { ...restrictedContainerSecurity(), runAsUser: RUN_AS_USER },
         volumeMounts: [mount],

@@ -1,6 +1,7 @@
 /** One inference service per model: Deployment or StatefulSet, Service, PDB, probes from the budget. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { withScripts } from "../scripts";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, serverCpu, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
@@ -73,7 +74,7 @@ export function podSpec(
       : [];
   const gpu = { [kube.gpuResource]: String(model.gpus) };
   const memory = memoryQuantity(model);
-  const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [] };
+  const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [], volumes: [], volumeMounts: [] };
   const compile = args.compileCache?.enabled ? compileCachePieces(model, engine, kube, args.compileCache) : undefined;
   return {
     serviceAccountName,
@@ -120,6 +121,7 @@ export function podSpec(
           TMP_MOUNT,
           ...(plan.kvCache ? [{ name: plan.kvCache.volume.name as string, mountPath: plan.kvCache.mountPath }] : []),
           ...(compile ? [compile.mount] : []),
+          ...apiKey.volumeMounts,
         ],
       },
     ],
@@ -130,6 +132,7 @@ export function podSpec(
       TMP_VOLUME,
       ...(plan.kvCache ? [plan.kvCache.volume] : []),
       ...(compile ? [compile.volume] : []),
+      ...apiKey.volumes,
     ],
   };
 }
@@ -164,6 +167,7 @@ export class ModelServer extends pulumi.ComponentResource {
       },
       child,
     );
+    const pod = withScripts(podSpec(args, this.startup, serviceAccount.metadata.name), cluster.scripts);
     const template = {
       metadata: {
         labels: appLabels,
@@ -171,9 +175,10 @@ export class ModelServer extends pulumi.ComponentResource {
           ...modelAnnotations(model),
           [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
           [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.probedSeconds),
+          ...pod.annotations,
         },
       },
-      spec: podSpec(args, this.startup, serviceAccount.metadata.name),
+      spec: pod.spec,
     };
     const timeout = `${Math.ceil(this.startup.awaitSeconds / 60)}m`;
     const workloadOpts = {

@@ -6,7 +6,7 @@ import { ModelConfig } from "../config/schema";
 import { apiKeyEnv } from "../engines/engine";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { labels, shortHash } from "../naming";
-import { SMOKE_CHECK_PY } from "../scripts";
+import { runScript, SMOKE_CHECK, withScripts } from "../scripts";
 
 export const MODEL_CONFIG_ANNOTATION = "llm-serving.io/model-config-digest";
 
@@ -23,6 +23,27 @@ export interface SmokeCheckArgs {
 
 /** The check's pod: `/v1/models` must list the model, a 1-token completion must answer. */
 export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v1.JobSpec {
+  const pod = withScripts(
+    {
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      securityContext: podSecurity(),
+      ...placement(args.cluster.kubernetes),
+      containers: [
+        {
+          name: "smoke-check",
+          image: MIRROR_PYTHON_IMAGE,
+          command: runScript(SMOKE_CHECK, args.baseUrl, args.model.name),
+          resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+          securityContext: restrictedContainerSecurity(),
+          ...(args.apiKeySecret ? { env: [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] } : {}),
+          // The failure (status and body) is the termination message `kubectl describe` shows.
+          terminationMessagePolicy: "FallbackToLogsOnError",
+        },
+      ],
+    },
+    args.cluster.scripts,
+  );
   return {
     // A wrong answer is not transient: two tries, then the `up` fails with the body.
     backoffLimit: 1,
@@ -31,26 +52,9 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
       // Any change to the model's config changes the template, so the Job runs again after the roll.
       metadata: {
         labels: labels(args.model.name, "smoke-check"),
-        annotations: { [MODEL_CONFIG_ANNOTATION]: shortHash(JSON.stringify(args.model)) },
+        annotations: { [MODEL_CONFIG_ANNOTATION]: shortHash(JSON.stringify(args.model)), ...pod.annotations },
       },
-      spec: {
-        restartPolicy: "Never",
-        automountServiceAccountToken: false,
-        securityContext: podSecurity(),
-        ...placement(args.cluster.kubernetes),
-        containers: [
-          {
-            name: "smoke-check",
-            image: MIRROR_PYTHON_IMAGE,
-            command: ["python3", "-c", SMOKE_CHECK_PY, args.baseUrl, args.model.name],
-            resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
-            securityContext: restrictedContainerSecurity(),
-            ...(args.apiKeySecret ? { env: [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] } : {}),
-            // The failure (status and body) is the termination message `kubectl describe` shows.
-            terminationMessagePolicy: "FallbackToLogsOnError",
-          },
-        ],
-      },
+      spec: pod.spec,
     },
   };
 }

@@ -5,7 +5,7 @@ import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOL
 import { ConfigIssue } from "../config/issues";
 import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, modelPrefix, revisionSlug, shortHash } from "../naming";
-import { shellCommand, VERIFY_READ_ONLY_SH } from "../scripts";
+import { runScript, VERIFY_READ_ONLY, withScripts } from "../scripts";
 import { ModelStore } from "../store/modelStore";
 import {
   ModelCache,
@@ -140,6 +140,27 @@ export class FluidModelCache extends ModelCache {
       { ...child, dependsOn: [runtime] },
     );
     const affinity = fluidAffinity(cluster.kubernetes.namespace, dataset);
+    const verifyPod = withScripts(
+      {
+        restartPolicy: "OnFailure",
+        automountServiceAccountToken: false,
+        securityContext: podSecurity(),
+        affinity,
+        ...placement(cluster.kubernetes),
+        containers: [
+          {
+            name: "verify",
+            image: args.preload.image,
+            command: runScript(VERIFY_READ_ONLY, MODELS_MOUNT),
+            resources: { requests: { cpu: "1", memory: "256Mi" }, limits: { memory: "1Gi" } },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: [{ name: "models", mountPath: MODELS_MOUNT, readOnly: true }, TMP_MOUNT],
+          },
+        ],
+        volumes: [{ name: "models", persistentVolumeClaim: { claimName: dataset, readOnly: true } }, TMP_VOLUME],
+      },
+      cluster.scripts,
+    );
     const verify = new k8s.batch.v1.Job(
       `${name}-verify`,
       {
@@ -151,27 +172,7 @@ export class FluidModelCache extends ModelCache {
         },
         spec: {
           backoffLimit: 3,
-          template: {
-            metadata: { labels: labels(model.name, "model-verify") },
-            spec: {
-              restartPolicy: "OnFailure",
-              automountServiceAccountToken: false,
-              securityContext: podSecurity(),
-              affinity,
-              ...placement(cluster.kubernetes),
-              containers: [
-                {
-                  name: "verify",
-                  image: args.preload.image,
-                  command: shellCommand(VERIFY_READ_ONLY_SH, "verify", MODELS_MOUNT),
-                  resources: { requests: { cpu: "1", memory: "256Mi" }, limits: { memory: "1Gi" } },
-                  securityContext: restrictedContainerSecurity(),
-                  volumeMounts: [{ name: "models", mountPath: MODELS_MOUNT, readOnly: true }, TMP_MOUNT],
-                },
-              ],
-              volumes: [{ name: "models", persistentVolumeClaim: { claimName: dataset, readOnly: true } }, TMP_VOLUME],
-            },
-          },
+          template: { metadata: { labels: labels(model.name, "model-verify"), annotations: verifyPod.annotations }, spec: verifyPod.spec },
         },
       },
       { parent: this, dependsOn: [dataLoad], customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` } },

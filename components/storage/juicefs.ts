@@ -39,8 +39,17 @@ export function juicefsMountOptions(settings: JuiceFsConfig, provider: ModelStor
   ];
 }
 
-/** Redis configured as a metadata engine: AOF on every second, never evict a key. */
+/** Where the Redis pod mounts its password file (`requirepass`) from the Secret. */
+const REDIS_AUTH_DIR = "/etc/redis-auth";
+/** The Secret's key holding Redis's password as a config file: never `--requirepass` in argv. */
+export const REDIS_AUTH_CONF = "auth.conf";
+
+/**
+ * Redis configured as a metadata engine: the password from a config file on the Secret volume
+ * (redis-server reads a .conf first argument, then the flags), AOF on every second, never evict a key.
+ */
 export const REDIS_ARGS = [
+  `${REDIS_AUTH_DIR}/${REDIS_AUTH_CONF}`,
   "--appendonly",
   "yes",
   "--appendfsync",
@@ -49,8 +58,6 @@ export const REDIS_ARGS = [
   "noeviction",
   "--dir",
   "/data",
-  "--requirepass",
-  "$(REDIS_PASSWORD)",
 ];
 
 export interface JuiceFsShared {
@@ -97,7 +104,7 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
         "juicefs-redis",
         {
           metadata: { name: "juicefs-redis", namespace: ns, labels: labels("juicefs-redis", "metadata-engine") },
-          stringData: { REDIS_PASSWORD: password.result },
+          stringData: { REDIS_PASSWORD: password.result, [REDIS_AUTH_CONF]: pulumi.interpolate`requirepass ${password.result}\n` },
         },
         child,
       );
@@ -186,16 +193,28 @@ function redisStatefulSet(
                 image: settings.redis.image,
                 command: ["redis-server"],
                 args: REDIS_ARGS,
-                env: [{ name: "REDIS_PASSWORD", valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "REDIS_PASSWORD" } } }],
+                // redis-cli reads REDISCLI_AUTH when no -a is given: the probe keeps the password out of argv.
+                env: [{ name: "REDISCLI_AUTH", valueFrom: { secretKeyRef: { name: secret.metadata.name, key: "REDIS_PASSWORD" } } }],
                 ports: [{ name: "redis", containerPort: 6379 }],
                 readinessProbe: {
-                  exec: { command: ["sh", "-c", 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'] },
+                  // -e: an error reply (NOAUTH, LOADING) exits non-zero.
+                  exec: { command: ["redis-cli", "-e", "ping"] },
                   periodSeconds: 10,
                 },
                 livenessProbe: { tcpSocket: { port: "redis" }, periodSeconds: 20, failureThreshold: 6 },
                 resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "2Gi" } },
                 securityContext: { ...restrictedContainerSecurity(), runAsUser: 999, runAsGroup: 999 },
-                volumeMounts: [{ name: "data", mountPath: "/data" }],
+                volumeMounts: [
+                  { name: "data", mountPath: "/data" },
+                  { name: "auth", mountPath: REDIS_AUTH_DIR, readOnly: true },
+                ],
+              },
+            ],
+            // Readable by the redis group (fsGroup 999) only.
+            volumes: [
+              {
+                name: "auth",
+                secret: { secretName: secret.metadata.name, items: [{ key: REDIS_AUTH_CONF, path: REDIS_AUTH_CONF }], defaultMode: 0o440 },
               },
             ],
           },

@@ -5,7 +5,7 @@ import { ModelConfig, S3StreamingConfig, StackConfig, strategyDefaults } from ".
 import { modelPrefix } from "../naming";
 import { SGLANG_IMAGE } from "../engines/sglang";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
-import { VERIFY_STREAMED_PY } from "../scripts";
+import { runScript, VERIFY_STREAMED } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
 import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
 
@@ -66,7 +66,7 @@ export class S3StreamingModelCache extends ModelCache {
         {
           name: "verify-objects",
           image: MIRROR_PYTHON_IMAGE,
-          command: ["python3", "-c", VERIFY_STREAMED_PY],
+          command: runScript(VERIFY_STREAMED),
           env: [
             { name: "BUCKET", value: store.bucket },
             { name: "PREFIX", value: modelPrefix(model) },

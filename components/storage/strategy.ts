@@ -12,7 +12,7 @@ import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
-import { PRELOAD_PY, PRUNE_REVISIONS_PY, s5cmdCopyFlags, shellCommand, WAIT_FOR_VERIFIED_SH } from "../scripts";
+import { PRELOAD, PRUNE_REVISIONS, runScript, s5cmdCopyFlags, WAIT_FOR_VERIFIED, withScripts } from "../scripts";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { EngineModelSource } from "../engines/engine";
 
@@ -156,7 +156,7 @@ export function preloadContainers(
     withS5cmdOnPath({
       name: "preload",
       image: MIRROR_PYTHON_IMAGE,
-      command: ["python3", "-c", PRELOAD_PY, ...s5cmdCopyFlags(args.preload).split(" ")],
+      command: runScript(PRELOAD, ...s5cmdCopyFlags(args.preload).split(" ")),
       env: [
         { name: "BUCKET", value: args.store.bucket },
         { name: "PREFIX", value: modelPrefix(args.model) },
@@ -178,8 +178,8 @@ export function modelRevisionsDir(model: ModelConfig, root = MODELS_MOUNT): stri
 }
 
 /** The cleanup command: keep the served revision and the newest others up to `keep`, remove the rest. */
-export function pruneRevisionsCommand(model: ModelConfig, keep: number, root = MODELS_MOUNT): string[] {
-  return ["python3", "-c", PRUNE_REVISIONS_PY, modelRevisionsDir(model, root), model.revision, String(keep)];
+export function pruneRevisionsCommand(model: ModelConfig, keep: number, root = MODELS_MOUNT): pulumi.Input<string>[] {
+  return runScript(PRUNE_REVISIONS, modelRevisionsDir(model, root), model.revision, String(keep));
 }
 
 /** Init container of a pod that owns its cache (localPath): prune right after its own preload verified. */
@@ -213,6 +213,26 @@ export function revisionCleanupJob(
 ): k8s.batch.v1.Job {
   const { model, cluster } = args;
   const uid = cleanup.uid;
+  const pod = withScripts(
+    {
+      restartPolicy: "OnFailure",
+      automountServiceAccountToken: false,
+      securityContext: { ...podSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+      ...cleanup.podPlacement,
+      containers: [
+        {
+          name: "prune-revisions",
+          image: MIRROR_PYTHON_IMAGE,
+          command: pruneRevisionsCommand(model, args.keepRevisions),
+          resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
+          securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
+          volumeMounts: [{ name: cleanup.volume.name as string, mountPath: MODELS_MOUNT }],
+        },
+      ],
+      volumes: [cleanup.volume],
+    },
+    cluster.scripts,
+  );
   return new k8s.batch.v1.Job(
     name,
     {
@@ -223,26 +243,7 @@ export function revisionCleanupJob(
       },
       spec: {
         backoffLimit: 2,
-        template: {
-          metadata: { labels: labels(model.name, "model-cache-cleanup") },
-          spec: {
-            restartPolicy: "OnFailure",
-            automountServiceAccountToken: false,
-            securityContext: { ...podSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
-            ...cleanup.podPlacement,
-            containers: [
-              {
-                name: "prune-revisions",
-                image: MIRROR_PYTHON_IMAGE,
-                command: pruneRevisionsCommand(model, args.keepRevisions),
-                resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
-                securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
-                volumeMounts: [{ name: cleanup.volume.name as string, mountPath: MODELS_MOUNT }],
-              },
-            ],
-            volumes: [cleanup.volume],
-          },
-        },
+        template: { metadata: { labels: labels(model.name, "model-cache-cleanup"), annotations: pod.annotations }, spec: pod.spec },
       },
     },
     { ...opts, customTimeouts: { create: "15m" } },
@@ -281,7 +282,7 @@ export function waitForVerifiedContainer(args: ModelCacheArgs, volumeName: strin
   return {
     name: "wait-for-model",
     image: args.preload.image,
-    command: shellCommand(WAIT_FOR_VERIFIED_SH, "wait-for-model", modelDir(args.model)),
+    command: runScript(WAIT_FOR_VERIFIED, modelDir(args.model)),
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
     securityContext: restrictedContainerSecurity(),
     volumeMounts: [{ name: volumeName, mountPath: MODELS_MOUNT, readOnly: true }],
@@ -300,6 +301,18 @@ export function preloadJob(
 ): k8s.batch.v1.Job {
   const { model } = args;
   const [copyTools, preload] = preloadContainers(args, volume.name as string, MODELS_MOUNT, capacityKey, writerUid);
+  const pod = withScripts(
+    {
+      restartPolicy: "OnFailure",
+      automountServiceAccountToken: false,
+      securityContext: { ...podSecurity(), runAsNonRoot: writerUid !== 0, runAsUser: writerUid, runAsGroup: writerUid },
+      ...podPlacement,
+      initContainers: [copyTools],
+      containers: [preload],
+      volumes: [volume, PRELOAD_TOOLS_VOLUME, TMP_VOLUME],
+    },
+    args.cluster.scripts,
+  );
   return new k8s.batch.v1.Job(
     name,
     {
@@ -313,18 +326,7 @@ export function preloadJob(
         // One pod at a time: a single writer, never N replicas downloading.
         parallelism: 1,
         completions: 1,
-        template: {
-          metadata: { labels: labels(model.name, "model-preload") },
-          spec: {
-            restartPolicy: "OnFailure",
-            automountServiceAccountToken: false,
-            securityContext: { ...podSecurity(), runAsNonRoot: writerUid !== 0, runAsUser: writerUid, runAsGroup: writerUid },
-            ...podPlacement,
-            initContainers: [copyTools],
-            containers: [preload],
-            volumes: [volume, PRELOAD_TOOLS_VOLUME, TMP_VOLUME],
-          },
-        },
+        template: { metadata: { labels: labels(model.name, "model-preload"), annotations: pod.annotations }, spec: pod.spec },
       },
     },
     {

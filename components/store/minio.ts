@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
-import { MINIO_SETUP_SH, shellCommand } from "../scripts";
+import { MINIO_SETUP, runScript, withScripts } from "../scripts";
 import { labels, selectorLabels } from "../naming";
 import {
   bucketPolicyDocument,
@@ -180,6 +180,33 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
       { name: `${role}_ACCESS_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: S3_SECRET_KEYS.accessKeyId } } },
       { name: `${role}_SECRET_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: S3_SECRET_KEYS.secretAccessKey } } },
     ];
+    const setupPod = withScripts(
+      {
+        restartPolicy: "OnFailure",
+        automountServiceAccountToken: false,
+        securityContext: podSecurity(),
+        containers: [
+          {
+            name: "setup",
+            image: minio.clientImage,
+            command: runScript(MINIO_SETUP, store.bucket, ...roles),
+            env: [
+              { name: "MINIO_URL", value: "http://minio:9000" },
+              { name: "MC_CONFIG_DIR", value: "/tmp/.mc" },
+              ...roleEnv("reader", credentials.reader),
+              ...roleEnv("writer", credentials.writer),
+              ...(volumeUser ? roleEnv("volume", volumeUser) : []),
+            ],
+            envFrom: [{ secretRef: { name: root.metadata.name } }],
+            resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: [{ name: "policies", mountPath: "/policies", readOnly: true }, TMP_MOUNT],
+          },
+        ],
+        volumes: [{ name: "policies", configMap: { name: policies.metadata.name } }, TMP_VOLUME],
+      },
+      cluster.scripts,
+    );
     const setup = new k8s.batch.v1.Job(
       "minio-setup",
       {
@@ -187,31 +214,8 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
         spec: {
           backoffLimit: 6,
           template: {
-            metadata: { labels: labels("minio-setup", "object-store-setup") },
-            spec: {
-              restartPolicy: "OnFailure",
-              automountServiceAccountToken: false,
-              securityContext: podSecurity(),
-              containers: [
-                {
-                  name: "setup",
-                  image: minio.clientImage,
-                  command: shellCommand(MINIO_SETUP_SH, "setup", store.bucket, ...roles),
-                  env: [
-                    { name: "MINIO_URL", value: "http://minio:9000" },
-                    { name: "MC_CONFIG_DIR", value: "/tmp/.mc" },
-                    ...roleEnv("reader", credentials.reader),
-                    ...roleEnv("writer", credentials.writer),
-                    ...(volumeUser ? roleEnv("volume", volumeUser) : []),
-                  ],
-                  envFrom: [{ secretRef: { name: root.metadata.name } }],
-                  resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-                  securityContext: restrictedContainerSecurity(),
-                  volumeMounts: [{ name: "policies", mountPath: "/policies", readOnly: true }, TMP_MOUNT],
-                },
-              ],
-              volumes: [{ name: "policies", configMap: { name: policies.metadata.name } }, TMP_VOLUME],
-            },
+            metadata: { labels: labels("minio-setup", "object-store-setup"), annotations: setupPod.annotations },
+            spec: setupPod.spec,
           },
         },
       },

@@ -3,13 +3,16 @@ file and answers as mc does (no MinIO server is buildable here). A second run ch
 new role is added on a re-run; a policy is never attached twice (mc refuses that)."""
 
 import json
-import os
 import pathlib
+import shutil
 import subprocess
+import sys
+
+from image_tools import image_path
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "components" / "store" / "minio_setup.sh"
 
-FAKE_MC = r"""#!/usr/bin/env python3
+FAKE_MC = r"""#!PYTHON
 import json, os, sys
 path = os.environ["MC_STATE"]
 state = json.load(open(path)) if os.path.exists(path) else {"buckets": [], "policies": {}, "users": {}, "calls": []}
@@ -47,17 +50,20 @@ def setup(tmp_path, *roles, without_policy=None):
     policies = tmp_path / "policies"
     if not bin_dir.exists():
         bin_dir.mkdir()
-        (bin_dir / "mc").write_text(FAKE_MC)
+        # The image has no python: the stand-in names the host's interpreter itself.
+        (bin_dir / "mc").write_text(FAKE_MC.replace("PYTHON", sys.executable, 1))
         (bin_dir / "mc").chmod(0o755)
         policies.mkdir()
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "MC_STATE": str(tmp_path / "state.json"), "POLICIES_DIR": str(policies)}
+    # Only what the mc image ships (image_tools.py): a grep or sed the image lacks fails here too.
+    path = image_path(tmp_path / "image-bin", "mc", {"mc": bin_dir / "mc"})
+    env = {"PATH": path, "MC_STATE": str(tmp_path / "state.json"), "POLICIES_DIR": str(policies)}
     env.update({"MINIO_URL": "http://minio:9000", "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-password"})
     for role in roles:
         if role != without_policy:
             (policies / f"{role}.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": role}]}))
         env[f"{role}_ACCESS_KEY"] = f"llm-{role}"
         env[f"{role}_SECRET_KEY"] = f"{role}-secret"
-    run = subprocess.run(["sh", SCRIPT, "llm-models", *roles], check=False, env=env, capture_output=True, text=True, timeout=30)
+    run = subprocess.run([shutil.which("sh"), SCRIPT, "llm-models", *roles], check=False, env=env, capture_output=True, text=True, timeout=30)
     return run, json.loads((tmp_path / "state.json").read_text())
 
 

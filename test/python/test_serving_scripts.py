@@ -1,17 +1,26 @@
 """The serving pods' shell steps, run with the machine's sh and coreutils as the images' busybox
-would run them: the verified-marker wait and the read-only verification of a Fluid mount."""
+would run them (PATH holding only the s5cmd image's tools): the verified-marker wait and the
+read-only verification of a Fluid mount."""
 
 import hashlib
 import pathlib
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+
+from image_tools import image_path
 
 STORAGE = pathlib.Path(__file__).resolve().parents[2] / "components" / "storage"
 
 
+IMAGE_BIN = pathlib.Path(tempfile.mkdtemp(prefix="s5cmd-image-bin-"))
+
+
 def sh(script, *args, timeout=30):
-    return subprocess.run(["sh", STORAGE / script, *args], check=False, capture_output=True, text=True, timeout=timeout)
+    env = {"PATH": image_path(IMAGE_BIN, "s5cmd")}
+    return subprocess.run([shutil.which("sh"), STORAGE / script, *args], check=False, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def copy_with_manifest(root):
