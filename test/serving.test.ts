@@ -26,6 +26,7 @@ const STORES: Record<string, Record<string, unknown>> = {
   s3: { provider: "s3", bucket: "weights", s3: { region: "eu-west-1" } },
   minio: { provider: "minio", bucket: "weights" },
 };
+const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"];
 const CREDENTIAL_NAME = /KEY|SECRET|TOKEN|PASSWORD/i;
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -687,6 +688,25 @@ describe("startup budget when the engine downloads from the Hub itself (mirror: 
     expect(probe.periodSeconds * probe.failureThreshold).toBeGreaterThanOrEqual(cold);
     expect(run.serving.models.m.startupBudgetSeconds).toBe(probe.periodSeconds * probe.failureThreshold);
     expect(Number(server.inputs.spec.template.metadata.annotations["llm-serving.io/load-estimate-seconds"])).toBe(cold);
+  });
+
+  it("requests the download's ephemeral storage, so the scheduler places it and the kubelet does not evict it", async () => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio", { mirror: false, sizeGiB: 140 }));
+    const spec = podSpecOf(run.resources.find((r) => r.name === "m-server")!);
+    const cache = spec.volumes.find((v: any) => v.name === "cache").emptyDir.sizeLimit;
+    expect(cache).toBe(`${Math.ceil(140 * 1.2) + 10}Gi`);
+    expect(spec.containers[0].resources.requests["ephemeral-storage"]).toBe(cache);
+    // A mirrored model reads from its cache volume: no download, no request.
+    const mirrored = podSpecOf((await runProgram(rawFor("hostPath", "vllm", "minio", { sizeGiB: 140 }))).one(DEPLOYMENT, "m-server"));
+    expect(mirrored.containers[0].resources.requests["ephemeral-storage"]).toBeUndefined();
+  });
+
+  it("refuses a download no node's root disk holds, pointing to mirror: true", async () => {
+    const { error, registered } = await expectConfigError(rawFor("hostPath", "vllm", "minio", { mirror: false, sizeGiB: 400 }));
+    expect(error.message).toContain("llm-serving:models[0].mirror: is false, so every server pod downloads the model");
+    expect(error.message).toContain("requests 490Gi");
+    expect(error.message).toContain("set mirror: true");
+    expect(registered).toBe(0);
   });
 
   it("still counts only load + warm-up where a Job or an init container fills the cache first", async () => {

@@ -2,6 +2,7 @@
  * Parses the raw `llm-serving:*` config ONCE into a typed StackConfig, or throws one ConfigError
  * that lists every bad key path, what was found and what is allowed.
  */
+import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../serving/directFromHub";
 import { z } from "zod";
 import { engines } from "../engines/registry";
 import { strategies } from "../storage/registry";
@@ -110,6 +111,15 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
         'is required (as a secret: pulumi config set --secret llm-serving:juicefsRedisUrl redis://...) when storage.juicefs.redis.mode is "external"',
     });
   }
+
+  config.models.forEach((m, i) => {
+    if (!m.mirror && hubDownloadGiB(m.sizeGiB) > MAX_HUB_DOWNLOAD_GIB) {
+      issues.push({
+        path: ["models", i, "mirror"],
+        message: `is false, so every server pod downloads the model into its ephemeral storage and requests ${hubDownloadGiB(m.sizeGiB)}Gi of it (sizeGiB ${m.sizeGiB} + 20 % + 10 GiB), more than the ${MAX_HUB_DOWNLOAD_GIB}Gi a node's root disk can be expected to offer; set mirror: true (the weights then come from the bucket through storage.strategy)`,
+      });
+    }
+  });
 
   const seen = new Map<string, number>();
   config.models.forEach((m, i) => {

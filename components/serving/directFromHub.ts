@@ -10,6 +10,17 @@ import { EngineModelSource } from "../engines/engine";
  */
 export const HUB_TRANSFER_ENV = [{ name: "HF_XET_HIGH_PERFORMANCE", value: "1" }];
 
+/** The pod's cache emptyDir for a Hub download: the model, 20 % for the Hub's temporary files, 10 GiB for the engine's own caches. */
+export function hubDownloadGiB(sizeGiB: number): number {
+  return Math.ceil(sizeGiB * 1.2) + 10;
+}
+
+/**
+ * The largest download a `mirror: false` server may request as ephemeral storage: beyond it, few
+ * nodes' root disks (kubelet's ephemeral-storage capacity) can schedule the pod at all.
+ */
+export const MAX_HUB_DOWNLOAD_GIB = 200;
+
 /** A plan with no storage: weights land in the pod's cache emptyDir on every cold start. */
 export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "source"> & { source: EngineModelSource } {
   return {

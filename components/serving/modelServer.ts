@@ -2,6 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { withScripts } from "../scripts";
+import { hubDownloadGiB } from "./directFromHub";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, serverCpu, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
@@ -67,7 +68,11 @@ export function podSpec(
   const kube = cluster.kubernetes;
   const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath, metrics: args.metrics });
   const health = { httpGet: { path: engine.healthPath, port: "http" }, timeoutSeconds: 5 };
-  const cacheGiB = plan.source.kind === "huggingFace" ? Math.ceil(model.sizeGiB * 1.2) + 10 : 20;
+  const fromHub = plan.source.kind === "huggingFace";
+  const cacheGiB = fromHub ? hubDownloadGiB(model.sizeGiB) : 20;
+  // The download lands in the cache emptyDir: requested, so the scheduler picks a node with the room
+  // and the kubelet does not evict the pod mid-download for exceeding the node's ephemeral storage.
+  const scratch: Record<string, string> = fromHub ? { "ephemeral-storage": `${cacheGiB}Gi` } : {};
   const hfToken =
     plan.source.kind === "huggingFace" && args.hfTokenSecret
       ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
@@ -107,7 +112,7 @@ export function podSpec(
         ports: [{ name: "http", containerPort: engine.port }],
         env: mergeEnv(launch.env, plan.env, hfToken, apiKey.env, compile?.env ?? []),
         resources: {
-          requests: { cpu: serverCpu(model), memory, ...gpu },
+          requests: { cpu: serverCpu(model), memory, ...gpu, ...scratch },
           limits: { memory, ...gpu },
         },
         startupProbe: { ...health, periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: startup.failureThreshold },
