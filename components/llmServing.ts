@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, modelCluster, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
-import { API_KEY_CONFIG_FILE, API_KEY_SECRET_KEY, apiKeyConfigFile } from "./engines/engine";
+import { API_KEY_CONFIG_FILE, API_KEY_SECRET_KEY, apiKeyConfigFile, driverFloor, serverImage } from "./engines/engine";
 import { engines } from "./engines/registry";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { ModelMirror } from "./mirror/modelMirror";
@@ -39,6 +39,8 @@ export interface ModelEndpoint {
   readonly baseUrl: pulumi.Output<string>;
   readonly engine: string;
   readonly image: string;
+  /** The NVIDIA driver the image needs (the default images are CUDA 13 builds: R580+). */
+  readonly cudaDriver: string;
   readonly workload: string;
   readonly loadingPath: string;
   readonly startupBudgetSeconds: number;
@@ -238,7 +240,8 @@ export class LlmServing extends pulumi.ComponentResource {
       this.models[model.name] = {
         baseUrl: server.baseUrl,
         engine: engine.name,
-        image: model.image ?? engine.defaultImage,
+        image: serverImage(model, engine, cluster.kubernetes),
+        cudaDriver: driverFloor(model, cluster.kubernetes),
         workload: server.workloadKind,
         loadingPath: plan.loadingPath,
         startupBudgetSeconds: server.startup.budgetSeconds,

@@ -831,3 +831,39 @@ describe("fluid names and placement", () => {
     expect(run.byType("kubernetes:data.fluid.io/v1alpha1:Dataset")[0].inputs.spec.tolerations).toEqual(tolerations);
   });
 });
+
+describe("kubernetes.cudaVersion: the default images' driver floor", () => {
+  const withCuda = (engine: string, cudaVersion?: number, model: Record<string, unknown> = {}) => {
+    const raw = rawFor("hostPath", engine, "minio", model);
+    if (cudaVersion !== undefined) raw.kubernetes = { ...(raw.kubernetes as object), cudaVersion };
+    return raw;
+  };
+  const imageOf = (run: Awaited<ReturnType<typeof runProgram>>) => podSpecOf(run.one(DEPLOYMENT, "m-server")).containers[0].image;
+
+  it("defaults to the CUDA 13 images and says so in the stack outputs (R580+)", async () => {
+    const run = await runProgram(withCuda("vllm"));
+    expect(imageOf(run)).toBe("vllm/vllm-openai:v0.33.0");
+    expect(run.serving.models.m.cudaDriver).toBe("CUDA 13 build: NVIDIA driver R580 or newer");
+  });
+
+  it("12 picks vLLM's CUDA 12.9 build of the same release, in the server and the compile-cache key", async () => {
+    const run = await runProgram(withCuda("vllm", 12));
+    expect(imageOf(run)).toBe("vllm/vllm-openai:v0.33.0-cu129");
+    expect(run.serving.models.m.image).toBe("vllm/vllm-openai:v0.33.0-cu129");
+    expect(run.serving.models.m.cudaDriver).toContain("CUDA 12.9 build");
+  });
+
+  it("12 is refused for SGLang's default image, which has no CUDA 12 build, naming the key", async () => {
+    const { error, registered } = await expectConfigError(withCuda("sglang", 12));
+    expect(error.message).toContain("llm-serving:models[0].image: is required for engine sglang with kubernetes.cudaVersion 12");
+    expect(registered).toBe(0);
+    // The user's own CUDA 12 image is taken as given.
+    const own = await runProgram(withCuda("sglang", 12, { image: "registry.example.com/sglang:v0.5.23-cu129" }));
+    expect(imageOf(own)).toBe("registry.example.com/sglang:v0.5.23-cu129");
+  });
+
+  it("anything but 12 or 13 is a config error naming the key and both values", async () => {
+    const { error } = await expectConfigError(withCuda("vllm", 11));
+    expect(error.message).toContain("llm-serving:kubernetes.cudaVersion: found 11; expected one of 12, 13");
+  });
+});

@@ -113,6 +113,12 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
   }
 
   config.models.forEach((m, i) => {
+    if (config.kubernetes.cudaVersion === 12 && !m.image && !engines[m.engine].cuda12Image) {
+      issues.push({
+        path: ["models", i, "image"],
+        message: `is required for engine ${m.engine} with kubernetes.cudaVersion 12: ${m.engine} publishes no CUDA 12 image of ${engines[m.engine].defaultImage} (lmsysorg/sglang:v0.5.19-cu129 was its last); set an image built for CUDA 12, or kubernetes.cudaVersion 13 on nodes with NVIDIA driver R580 or newer`,
+      });
+    }
     if (!m.mirror && hubDownloadGiB(m.sizeGiB) > MAX_HUB_DOWNLOAD_GIB) {
       issues.push({
         path: ["models", i, "mirror"],

@@ -58,6 +58,8 @@ const kubernetes = z.strictObject({
   gpuResource: gpuResource.default("nvidia.com/gpu"),
   nodeSelector: nodeSelector.optional(),
   tolerations: z.array(toleration).optional(),
+  /** The CUDA major version of the default engine images: 13 needs NVIDIA driver R580+, 12 picks the engines' CUDA 12.9 builds. */
+  cudaVersion: z.literal([12, 13]).default(13),
 });
 
 const r2 = z.strictObject({
@@ -341,7 +343,13 @@ const networkPolicy = z.strictObject({
 
 export const stackConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS),
-  kubernetes: kubernetes.default({ namespace: "llm", createNamespace: true, skipAwait: false, gpuResource: "nvidia.com/gpu" }),
+  kubernetes: kubernetes.default({
+    namespace: "llm",
+    createNamespace: true,
+    skipAwait: false,
+    gpuResource: "nvidia.com/gpu",
+    cudaVersion: 13,
+  }),
   objectStore,
   storage,
   models: z.array(model).min(1, { error: "must list at least one model" }),

@@ -5,7 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigIssue } from "../config/issues";
-import { EngineName, ModelConfig } from "../config/schema";
+import { EngineName, KubernetesConfig, ModelConfig } from "../config/schema";
 
 /** Where the engine reads weights from, as decided by the storage strategy or the mirror switch. */
 export type EngineModelSource =
@@ -46,8 +46,10 @@ export interface EngineMetrics {
 
 export interface InferenceEngine {
   readonly name: EngineName;
-  /** Pinned image; the README lists the version whose flags we follow. */
+  /** Pinned image (a CUDA 13 build); the README lists the version whose flags we follow. */
   readonly defaultImage: string;
+  /** The same release's CUDA 12 build, where upstream publishes one (`kubernetes.cudaVersion: 12`). */
+  readonly cuda12Image?: string;
   readonly port: number;
   readonly healthPath: string;
   /** Seconds after the weights are read until /health answers (CUDA graphs, compile, warm-up). */
@@ -73,6 +75,25 @@ export interface ServerApiKey {
   readonly args: string[];
   readonly volumes: k8s.types.input.core.v1.Volume[];
   readonly volumeMounts: k8s.types.input.core.v1.VolumeMount[];
+}
+
+/** The image a model's server runs: its own `models[].image`, else the engine's build for `kubernetes.cudaVersion`. */
+export function serverImage(model: ModelConfig, engine: InferenceEngine, kube: KubernetesConfig): string {
+  if (model.image) return model.image;
+  if (kube.cudaVersion === 12) {
+    if (!engine.cuda12Image)
+      throw new Error(`${engine.name} has no CUDA 12 image; parseStackConfig refuses kubernetes.cudaVersion 12 for it`);
+    return engine.cuda12Image;
+  }
+  return engine.defaultImage;
+}
+
+/** The NVIDIA driver a model's image needs, in words (a stack output and the README's driver floor). */
+export function driverFloor(model: ModelConfig, kube: KubernetesConfig): string {
+  if (model.image) return `set by models[].image ${model.image}: the CUDA version it was built with`;
+  return kube.cudaVersion === 12
+    ? "CUDA 12.9 build: NVIDIA driver R575 or newer (R525+ with CUDA minor-version compatibility)"
+    : "CUDA 13 build: NVIDIA driver R580 or newer";
 }
 
 /** The key, in the Secret every authenticated model gets, that holds its API key. */

@@ -42,6 +42,7 @@ export function sglangArgs({ model, source, metrics }: EngineLaunchArgs): Engine
 export const sglangEngine: InferenceEngine = {
   name: "sglang",
   defaultImage: SGLANG_IMAGE,
+  // No cuda12Image: SGLang stopped publishing CUDA 12 images after lmsysorg/sglang:v0.5.19-cu129 (its install docs).
   port: 30000,
   healthPath: "/health",
   warmupSeconds: 90,

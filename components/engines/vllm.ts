@@ -38,6 +38,8 @@ export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["arg
 export const vllmEngine: InferenceEngine = {
   name: "vllm",
   defaultImage: VLLM_IMAGE,
+  // vLLM publishes every release's CUDA 12.9 build as v<version>-cu129 (.buildkite/scripts/publish-release-images.sh).
+  cuda12Image: `${VLLM_IMAGE}-cu129`,
   port: 8000,
   healthPath: "/health",
   warmupSeconds: 120,

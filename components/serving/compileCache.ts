@@ -8,7 +8,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import { KubernetesConfig, CompileCacheConfig, ModelConfig } from "../config/schema";
 import { restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
-import { InferenceEngine } from "../engines/engine";
+import { InferenceEngine, serverImage } from "../engines/engine";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { shortHash } from "../naming";
 import { COMPILE_CACHE_GC, runScript } from "../scripts";
@@ -18,7 +18,7 @@ const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 
 /** The cache directory's name: what must match for compiled artifacts to be valid. */
 export function compileCacheKey(model: ModelConfig, engine: InferenceEngine, kube: KubernetesConfig): string {
-  const image = model.image ?? engine.defaultImage;
+  const image = serverImage(model, engine, kube);
   const product = kube.nodeSelector?.[GPU_PRODUCT_LABEL];
   const gpu = product ? `-${product.toLowerCase().replace(/[^a-z0-9]+/g, "-")}` : "";
   // The whole commit (a branch name by its digest): an 8-character prefix could collide.

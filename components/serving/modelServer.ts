@@ -5,7 +5,7 @@ import { withScripts } from "../scripts";
 import { hubDownloadGiB } from "./directFromHub";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, serverCpu, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
-import { CACHE_ROOT, EngineModelSource, InferenceEngine } from "../engines/engine";
+import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
 import { compileCachePieces, mergeEnv } from "./compileCache";
@@ -106,7 +106,7 @@ export function podSpec(
     containers: [
       {
         name: engine.name,
-        image: model.image ?? engine.defaultImage,
+        image: serverImage(model, engine, kube),
         command: launch.command,
         args: [...launch.args, ...apiKey.args],
         ports: [{ name: "http", containerPort: engine.port }],
