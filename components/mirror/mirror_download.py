@@ -1,6 +1,7 @@
 """Mirror step 2, in the mirror Job's Python image: choose the files the engines load from the
 Hugging Face repo, check that they fit before downloading anything, download exactly those with the
-hf CLI, hash every file (a thread per CPU: hashlib releases the GIL), and write the manifests. It
+hf CLI, hash every file (a thread per CPU the container may use: hashlib releases the GIL; each
+thread reads 1 MiB at a time, so memory stays flat whatever the part size), and write the manifests. It
 also installs the upload step's boto3 beside huggingface_hub in /work/pip.
 
 The same pass hashes each upload part: the upload sends every part with its SHA-256, so the store
@@ -19,6 +20,7 @@ import concurrent.futures
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -28,6 +30,8 @@ GIB = 1024**3
 MIB = 1024**2
 # S3 takes at most 10,000 parts per object.
 MAX_PARTS = 10_000
+# What one hashing thread holds at a time: a part is hashed in reads of this size, never buffered whole.
+READ_BYTES = MIB
 # What vLLM and SGLang read: safetensors weights and their index, configs, tokenizer and generation
 # files, chat templates, remote code. Everything else in a repo (`original/` checkpoints, images,
 # ONNX or GGUF copies) is never loaded.
@@ -94,14 +98,44 @@ def s3_sha256(whole, parts):
     return f"{b64(hashlib.sha256(b''.join(parts)).digest())}-{len(parts)}"
 
 
+def cgroup_cpu_limit(root="/sys/fs/cgroup"):
+    """The container's CPU limit in cores (cgroup v2 cpu.max, else v1 cfs quota), or None when unlimited."""
+    root = pathlib.Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def hashing_threads(root="/sys/fs/cgroup"):
+    """One thread per CPU the container may use: its CPU limit, else the CPUs it may run on (never the
+    node's count: os.cpu_count() reports every core of a 96-core node to a container limited to two)."""
+    cpus = len(os.sched_getaffinity(0))
+    limit = cgroup_cpu_limit(root)
+    return max(1, min(cpus, math.ceil(limit))) if limit else cpus
+
+
 def describe(model_dir, path, part_bytes):
-    """One read of the file: its SHA-256, and the SHA-256 of each upload part."""
+    """One read of the file: its SHA-256, and the SHA-256 of each upload part, in READ_BYTES reads."""
     part = part_bytes_for(path.stat().st_size, part_bytes)
     whole, parts = hashlib.sha256(), []
     with path.open("rb") as fh:
-        while chunk := fh.read(part):
-            whole.update(chunk)
-            parts.append(hashlib.sha256(chunk).digest())
+        while True:
+            hashed, digest = 0, hashlib.sha256()
+            while hashed < part and (chunk := fh.read(min(READ_BYTES, part - hashed))):
+                whole.update(chunk)
+                digest.update(chunk)
+                hashed += len(chunk)
+            if hashed == 0:
+                break
+            parts.append(digest.digest())
     entry = {
         "path": path.relative_to(model_dir).as_posix(),
         "size": path.stat().st_size,
@@ -118,7 +152,7 @@ def write_manifests(work, model_dir, repo, revision, part_bytes):
     paths = sorted(
         p for p in model_dir.rglob("*") if p.is_file() and ".cache" not in p.relative_to(model_dir).parts and p != model_dir / "manifest.sha256"
     )
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 4) as pool:
+    with concurrent.futures.ThreadPoolExecutor(hashing_threads()) as pool:
         described = list(pool.map(lambda p: describe(model_dir, p, part_bytes), paths))
     files = [entry for entry, _ in described]
     (model_dir / "manifest.sha256").write_text("".join(f"{f['sha256']}  {f['path']}\n" for f in files))

@@ -154,3 +154,46 @@ def test_manifests_written_again_never_list_themselves(tmp_path):
     again = mirror.write_manifests(tmp_path, model, "org/m", "rev", 5 * MIB)
     assert [f["path"] for f in again] == [f["path"] for f in first] == ["config.json"]
     assert "manifest.sha256" not in (model / "manifest.sha256").read_text()
+
+
+def test_hashing_threads_follow_the_containers_cpu_limit_not_the_nodes_cores(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 96)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(96)))
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert mirror.hashing_threads(tmp_path) == 2
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert mirror.hashing_threads(tmp_path) == 96
+    # cgroup v1
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("400000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert mirror.hashing_threads(tmp_path) == 4
+    # Pinned to fewer CPUs than the limit (a static CPU manager): the affinity wins.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert mirror.hashing_threads(tmp_path) == 2
+
+
+def test_the_hashing_pass_holds_a_small_read_per_thread_whatever_the_part_size(tmp_path, monkeypatch):
+    """A 96-CPU node, no CPU limit, 64 MiB parts: the pass once held a whole part per thread (~6 x 64 MiB
+    here, 96 x 64 MiB on such a node against the 4 GiB limit); it now holds READ_BYTES per thread."""
+    import tracemalloc
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(96)))
+    monkeypatch.setattr(mirror, "cgroup_cpu_limit", lambda root="": None, raising=False)
+    model = tmp_path / "model"
+    model.mkdir()
+    for i in range(6):
+        (model / f"model-{i:05d}.safetensors").write_bytes(os.urandom(1024) * (65 * 1024))
+    tracemalloc.start()
+    files = mirror.write_manifests(tmp_path, model, "org/m", "rev", 64 * MIB)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(files) == 6
+    assert peak < 6 * mirror.READ_BYTES + 16 * MIB, f"peak {peak / MIB:.0f} MiB"
+    # The same digests as hashing each part whole.
+    data = (model / "model-00000.safetensors").read_bytes()
+    parts = [hashlib.sha256(data[o : o + 64 * MIB]).digest() for o in range(0, len(data), 64 * MIB)]
+    entry = next(f for f in files if f["path"] == "model-00000.safetensors")
+    assert entry["s3Sha256"] == mirror.s3_sha256(hashlib.sha256(data).digest(), parts)
+    assert entry["s3Sha256"].endswith("-2")
