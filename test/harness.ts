@@ -32,6 +32,14 @@ export interface ProgramRun {
 /** An SGLang image with the Run:ai streamer's S3 backend, as s3Streaming × sglang requires (see SGLANG_STREAMER_IMAGE_HINT). */
 export const SGLANG_RUNAI_IMAGE = "registry.example.com/sglang-runai:v0.5.23";
 
+/** The GPU nodes' label the tests place models by (fluid requires a selector: its cache workers follow it). */
+export const GPU_NODES = { "nvidia.com/gpu.present": "true" };
+
+/** The `kubernetes` block a strategy needs beyond the namespace. */
+export function kubernetesFor(strategy: string, namespace = "llm"): Record<string, unknown> {
+  return strategy === "fluid" ? { namespace, nodeSelector: GPU_NODES } : { namespace };
+}
+
 /** The image a model needs on a strategy: SGLang streaming from S3 needs one with the streamer's S3 backend. */
 export function imageFor(strategy: string, engine: string): Record<string, string> {
   return strategy === "s3Streaming" && engine === "sglang" ? { image: SGLANG_RUNAI_IMAGE } : {};
@@ -181,7 +189,7 @@ export async function isSecret(value: unknown): Promise<boolean> {
 export function baseConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     environment: "dev",
-    kubernetes: { namespace: "llm" },
+    kubernetes: kubernetesFor(String((overrides.storage as { strategy?: string } | undefined)?.strategy ?? "hostPath")),
     objectStore: { provider: "minio", bucket: "llm-models" },
     storage: { strategy: "hostPath" },
     models: [

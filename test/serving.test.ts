@@ -18,7 +18,18 @@ import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
-import { baseConfig, expectConfigError, imageFor, isSecret, resolve, runProgram, SGLANG_RUNAI_IMAGE, stackFileConfig } from "./harness";
+import {
+  baseConfig,
+  expectConfigError,
+  GPU_NODES,
+  imageFor,
+  isSecret,
+  kubernetesFor,
+  resolve,
+  runProgram,
+  SGLANG_RUNAI_IMAGE,
+  stackFileConfig,
+} from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const STORES: Record<string, Record<string, unknown>> = {
@@ -780,7 +791,7 @@ describe("fluid names and placement", () => {
   const fluidRun = (model: Record<string, unknown>, kubernetes: Record<string, unknown> = {}) =>
     runProgram(
       baseConfig({
-        kubernetes: { namespace: NS, ...kubernetes },
+        kubernetes: { ...kubernetesFor("fluid", NS), ...kubernetes },
         storage: { strategy: "fluid" },
         models: [{ ...(rawFor("fluid", "vllm", "minio").models as Record<string, unknown>[])[0], ...model }],
       }),
@@ -820,6 +831,26 @@ describe("fluid names and placement", () => {
     expect(after[0]).toContain("a09a3545");
     expect(after[1]).not.toBe(before[1]);
     for (const name of [...before, ...after]) expect(name.length).toBeLessThanOrEqual(46);
+  });
+
+  it("refuses a model without a node selector (stack-wide or its own): the cache workers would land anywhere", async () => {
+    const raw = baseConfig({ storage: { strategy: "fluid" } });
+    raw.kubernetes = { namespace: "llm" };
+    (raw.models as Record<string, unknown>[]).push({
+      ...(raw.models as Record<string, unknown>[])[0],
+      name: "placed",
+      nodeSelector: GPU_NODES,
+    });
+    const { error, registered } = await expectConfigError(raw);
+    expect(error.message).toContain('llm-serving:kubernetes.nodeSelector: is required with storage.strategy "fluid"');
+    expect(error.message).toContain("missing for models[0] (small)");
+    expect(error.message).not.toContain("models[1]");
+    expect(registered).toBe(0);
+    // Each model's own selector is enough, and its Runtime follows it.
+    (raw.models as Record<string, unknown>[])[0].nodeSelector = { "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3" };
+    const run = await runProgram(raw);
+    const runtimes = run.byType("kubernetes:data.fluid.io/v1alpha1:AlluxioRuntime").map((r) => r.inputs.spec.worker.nodeSelector);
+    expect(runtimes).toEqual([{ "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3" }, GPU_NODES]);
   });
 
   it("puts the cache workers and the FUSE where the stack's pods may run", async () => {

@@ -197,7 +197,7 @@ describe("the JuiceFS volume's own credential", () => {
   });
 
   it.each(["hostPath", "longhorn", "fluid", "s3Streaming"])("is not created for %s", async (strategy) => {
-    const run = await runProgram({ ...baseConfig(), storage: { strategy } });
+    const run = await runProgram(baseConfig({ storage: { strategy } }));
     expect(run.resources.filter((r) => r.name.includes("volume-secret-key") || r.name === "minio-volume")).toEqual([]);
     const policies = run.one("kubernetes:core/v1:ConfigMap", "minio-policies").inputs.data;
     expect(Object.keys(policies).sort()).toEqual(["reader.json", "writer.json"]);

@@ -112,8 +112,9 @@ export class FluidModelCache extends ModelCache {
         metadata: meta,
         spec: {
           replicas: settings.replicas,
-          // Cache workers and the FUSE where the stack's pods may run (the GPU nodes).
-          ...(kube.nodeSelector ? { worker: { nodeSelector: kube.nodeSelector }, fuse: { nodeSelector: kube.nodeSelector } } : {}),
+          // Cache workers and the FUSE where the model's servers run (validate requires a selector).
+          worker: { nodeSelector: kube.nodeSelector },
+          fuse: { nodeSelector: kube.nodeSelector },
           tieredstore: {
             levels: [
               {
@@ -224,6 +225,17 @@ export const fluidStrategy: StorageStrategy<FluidShared> = {
       issues.push({
         path: ["kubernetes", "namespace"],
         message: `found ${namespace.length} characters; the fluid strategy needs at most ${FLUID_NAMESPACE_MAX}, so that Fluid's cache-node label fluid.io/s-<namespace>-<dataset> fits in 63`,
+      });
+    }
+    // The AlluxioRuntime places its cache workers by this selector only: without one they may land on
+    // a CPU node, the verify Job passes there, and the server (pinned to the cache node) never schedules.
+    const unplaced = config.models.flatMap((m, i) =>
+      config.kubernetes.nodeSelector || m.nodeSelector ? [] : [`models[${i}] (${m.name})`],
+    );
+    if (unplaced.length > 0) {
+      issues.push({
+        path: ["kubernetes", "nodeSelector"],
+        message: `is required with storage.strategy "fluid" (or models[].nodeSelector on every model; missing for ${unplaced.join(", ")}): Fluid's cache workers are placed by it, and without it they may land on a node without GPUs, where no server can run; set the GPU nodes' label, e.g. {"nvidia.com/gpu.present": "true"}`,
       });
     }
     config.models.forEach((m, i) => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { renderedManifests } from "../../scripts/localTools";
-import { imageFor, stackFileConfig } from "../harness";
+import { imageFor, kubernetesFor, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
 import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
@@ -131,7 +131,7 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
     const namespace = `e2e-${strategy.toLowerCase()}-${engineName}`;
     const raw = {
       environment: "dev",
-      kubernetes: { namespace, skipAwait: true },
+      kubernetes: { ...kubernetesFor(strategy, namespace), skipAwait: true },
       objectStore: { provider: "minio", bucket: "llm-models" },
       storage: { strategy },
       models: models(engineName, REV_B1, strategy),
