@@ -1,7 +1,9 @@
 /**
- * NetworkPolicies (`networkPolicy.enabled`): each model's server admits only the configured clients,
- * its own smoke check and Prometheus; MinIO admits only this stack's pods (and the JuiceFS CSI
- * namespace, whose mount pods write the volume); Redis only the JuiceFS CSI namespace.
+ * NetworkPolicies (`networkPolicy.enabled`, on by default in prod): each model's server admits only
+ * the configured clients, its own smoke check and Prometheus; MinIO admits only this stack's pods (and
+ * the JuiceFS CSI namespace, whose mount pods write the volume); Redis only the JuiceFS CSI namespace.
+ * The Jobs admit nothing and reach only what they need: DNS, the store, the Hub (the mirror), the
+ * servers (the smoke check), nothing at all (the cleanup and the Fluid verification).
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -65,6 +67,47 @@ export function redisPolicySpec(config: StackConfig): Spec {
   };
 }
 
+type Egress = k8s.types.input.networking.v1.NetworkPolicyEgressRule;
+
+const DNS: Egress = {
+  ports: [
+    { protocol: "UDP", port: 53 },
+    { protocol: "TCP", port: 53 },
+  ],
+};
+/** HTTPS anywhere outside the cluster's own pods: R2, S3 and the Hub are names, not addresses a policy can list. */
+const HTTPS: Egress = { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }] };
+const MINIO: Egress = { to: [{ podSelector: { matchLabels: MINIO_SELECTOR } }], ports: [{ protocol: "TCP", port: MINIO_PORT }] };
+
+/** A Job's pods (by their component label): no ingress, only the listed egress. */
+function jobPolicySpec(components: string[], egress: Egress[]): Spec {
+  return {
+    podSelector: {
+      matchLabels: { "app.kubernetes.io/part-of": PART_OF },
+      matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: components }],
+    },
+    policyTypes: ["Ingress", "Egress"],
+    ingress: [],
+    egress,
+  };
+}
+
+/** Every Job's policy, by name: what each kind of Job may reach. */
+export function jobPolicySpecs(config: StackConfig, models: { engine: InferenceEngine }[]): Record<string, Spec> {
+  const store = config.objectStore.provider === "minio" ? MINIO : HTTPS;
+  const ports = [...new Set(models.map((m) => m.engine.port))].map((port) => ({ protocol: "TCP", port }));
+  const servers: Egress = { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/component": INFERENCE_COMPONENT } } }], ports };
+  return {
+    // The mirror reads the Hub (HTTPS) and writes the store.
+    "jobs-mirror": jobPolicySpec(["model-mirror"], [DNS, HTTPS, store]),
+    "jobs-preload": jobPolicySpec(["model-preload"], [DNS, store]),
+    ...(config.objectStore.provider === "minio" ? { "jobs-minio-setup": jobPolicySpec(["object-store-setup"], [DNS, MINIO]) } : {}),
+    "jobs-smoke-check": jobPolicySpec(["smoke-check"], [DNS, servers]),
+    // They read and delete files of a mounted volume: no network at all.
+    "jobs-offline": jobPolicySpec(["model-cache-cleanup", "model-verify"], []),
+  };
+}
+
 export interface NetworkPoliciesArgs {
   readonly config: StackConfig;
   readonly cluster: ClusterContext;
@@ -87,6 +130,7 @@ export class NetworkPolicies extends pulumi.ComponentResource {
     const juicefs = config.storage.juicefs ?? strategyDefaults.juicefs();
     if (config.storage.strategy === "juicefs" && juicefs.redis.mode === "inCluster")
       policy("redis-ingress", "juicefs-redis", redisPolicySpec(config));
+    for (const [name, spec] of Object.entries(jobPolicySpecs(config, args.models))) policy(name, name, spec);
     this.registerOutputs({});
   }
 }

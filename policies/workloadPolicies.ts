@@ -149,6 +149,53 @@ export const inferenceProbes: ResourceValidationPolicy = {
   }),
 };
 
+export interface ApiKeyConfig extends InferenceConfig {
+  /** The stack's environment (local, dev, staging, prod). */
+  environment: string;
+  /** Environments whose model servers must require an API key. */
+  requiredIn: string[];
+}
+
+/**
+ * Whether an inference container requires a key from a Secret: an env var by secretKeyRef named
+ * like a key (vLLM's VLLM_API_KEY), or `--config` naming a file on a Secret volume (SGLang's
+ * server-args file); never `--api-key` in argv.
+ */
+export function requiresApiKey(pod: PodTemplateView, c: Container): boolean {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  if (argv.includes("--api-key")) return false;
+  const byEnv = (c.env ?? []).some((e) => /API_KEY$/.test(e.name) && e.valueFrom?.secretKeyRef);
+  const secretVolumes = new Set((pod.spec.volumes ?? []).filter((v) => v.secret).map((v) => v.name));
+  const configFile = argv[argv.indexOf("--config") + 1];
+  const byFile =
+    argv.includes("--config") &&
+    (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name) && configFile?.startsWith(`${m.mountPath.replace(/\/+$/, "")}/`));
+  return byEnv || byFile;
+}
+
+export const inferenceRequiresApiKey: ResourceValidationPolicy = {
+  name: "inference-requires-api-key",
+  description: "In the listed environments (prod), every model server requires an API key from a Secret (llm-serving:apiKey).",
+  enforcementLevel: "mandatory",
+  configSchema: {
+    properties: {
+      ...inferenceConfigSchema.properties,
+      environment: { type: "string", default: "prod" },
+      requiredIn: { type: "array", items: { type: "string" }, default: ["prod"] },
+    },
+  },
+  validateResource: forEachPodTemplate<ApiKeyConfig>((pod, report, config) => {
+    if (!config.requiredIn.includes(config.environment)) return;
+    for (const c of inferenceContainers(pod, config.inferenceImagePattern)) {
+      if (!requiresApiKey(pod, c)) {
+        report(
+          `inference container "${c.name}" serves without an API key in the ${config.environment} environment; set llm-serving:apiKey (pulumi config set --secret) so it requires one from a Secret.`,
+        );
+      }
+    }
+  }),
+};
+
 export const tensorParallelShm: ResourceValidationPolicy = {
   name: "tensor-parallel-shm",
   description: "Pods with a container using more than one GPU mount a memory-backed emptyDir at /dev/shm (NCCL needs it).",

@@ -75,3 +75,43 @@ describe("networkPolicy", () => {
     expect(run.one(NP, "minio-ingress").inputs.spec.ingress[0].from).toContainEqual({ podSelector: {} });
   });
 });
+
+describe("the Jobs' policies", () => {
+  const jobLabels = (run: Awaited<ReturnType<typeof runProgram>>, name: string) => podLabels(run, "kubernetes:batch/v1:Job", name);
+  const selects = (spec: any, labels: Record<string, string>) =>
+    matches(spec.podSelector.matchLabels, labels) &&
+    spec.podSelector.matchExpressions.every((e: any) => e.operator === "In" && e.values.includes(labels[e.key]));
+
+  it("admit nothing and reach only DNS, the store, the Hub (mirror) and the servers (smoke check)", async () => {
+    const run = await runProgram(stack("hostPath", { networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } } }));
+    const spec = (name: string) => run.one(NP, name).inputs.spec;
+    for (const [policy, job] of [
+      ["jobs-mirror", "chat-mirror"],
+      ["jobs-preload", "chat-preload"],
+      ["jobs-minio-setup", "minio-setup"],
+      ["jobs-smoke-check", "chat-smoke-check"],
+      ["jobs-offline", "chat-prune-revisions"],
+    ]) {
+      expect(selects(spec(policy), jobLabels(run, job)), `${policy} selects ${job}`).toBe(true);
+      expect(spec(policy).policyTypes).toEqual(["Ingress", "Egress"]);
+      expect(spec(policy).ingress).toEqual([]);
+    }
+    const ports = (name: string) => spec(name).egress.flatMap((r: any) => r.ports.map((p: any) => p.port));
+    expect(ports("jobs-mirror")).toEqual([53, 53, 443, 9000]);
+    expect(ports("jobs-preload")).toEqual([53, 53, 9000]);
+    expect(ports("jobs-smoke-check")).toEqual([53, 53, 8000]);
+    expect(spec("jobs-offline").egress).toEqual([]);
+  });
+
+  it("send an external store's Jobs to HTTPS, with no MinIO rule", async () => {
+    const s3 = { provider: "s3", bucket: "weights", s3: { region: "eu-west-1" } };
+    const run = await runProgram(
+      stack("longhorn", { objectStore: s3, networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } } }),
+    );
+    expect(run.one(NP, "jobs-preload").inputs.spec.egress[1]).toEqual({
+      to: [{ ipBlock: { cidr: "0.0.0.0/0" } }],
+      ports: [{ protocol: "TCP", port: 443 }],
+    });
+    expect(run.byType(NP).map((p) => p.name)).not.toContain("jobs-minio-setup");
+  });
+});

@@ -14,6 +14,7 @@ import {
   restrictedContainers,
   servicesInternal,
   tensorParallelShm,
+  inferenceRequiresApiKey,
 } from "../policies/workloadPolicies";
 import { enforcementLevel, policyConfig, TestResource, validateResource, validateStack } from "./policyHarness";
 
@@ -419,5 +420,33 @@ describe("the pack", () => {
       "disabled",
     );
     expect(enforcementLevel(imagesPinned, { "images-pinned": "advisory" })).toBe("advisory");
+  });
+});
+
+describe("inference-requires-api-key", () => {
+  const inProd = policyConfig(inferenceRequiresApiKey, {}, { environment: "prod" });
+  const sglang = (args: string[], volumes: unknown[] = [], mounts: unknown[] = []) =>
+    deployment({ containers: [container({ image: "lmsysorg/sglang:v0.5.23", args, volumeMounts: mounts })], volumes });
+
+  it("passes vLLM with VLLM_API_KEY from a Secret and SGLang with --config on a Secret volume", async () => {
+    const vllm = deployment({
+      containers: [container({ env: [{ name: "VLLM_API_KEY", valueFrom: { secretKeyRef: { name: "m-api-key", key: "API_KEY" } } }] })],
+    });
+    expect(await validateResource(inferenceRequiresApiKey, vllm, inProd)).toEqual([]);
+    const file = sglang(
+      ["--config", "/etc/llm-serving/api-key/server-args.yaml"],
+      [{ name: "api-key", secret: { secretName: "m-api-key" } }],
+      [{ name: "api-key", mountPath: "/etc/llm-serving/api-key" }],
+    );
+    expect(await validateResource(inferenceRequiresApiKey, file, inProd)).toEqual([]);
+  });
+
+  it("flags an open server, a key in argv and a config file that is no Secret, in prod only", async () => {
+    for (const open of [deployment({}), sglang(["--api-key", "$(KEY)"]), sglang(["--config", "/etc/args.yaml"])]) {
+      expect(await validateResource(inferenceRequiresApiKey, open, inProd)).toEqual([expect.stringContaining("serves without an API key")]);
+      expect(
+        await validateResource(inferenceRequiresApiKey, open, policyConfig(inferenceRequiresApiKey, {}, { environment: "dev" })),
+      ).toEqual([]);
+    }
   });
 });

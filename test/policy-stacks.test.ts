@@ -9,7 +9,7 @@ import { modelAnnotations } from "../components/naming";
 import { MODEL_ANNOTATION, REVISION_ANNOTATION } from "../policies/modelPolicies";
 import { llmServingPolicies } from "../policies/policies";
 import { INFERENCE_COMPONENT, LOAD_ESTIMATE_ANNOTATION } from "../policies/workloadPolicies";
-import { baseConfig, imageFor, runProgram, stackFileConfig } from "./harness";
+import { baseConfig, imageFor, runProgram, repoStackConfig } from "./harness";
 import { fromProgram, packConfigFile, runPack } from "./policyHarness";
 
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -24,7 +24,7 @@ describe("the pack reads what the program writes", () => {
 
 describe.each(["local", "dev", "prod"])("repo stack %s", (stack) => {
   it("has no violation at any level with its policy config", async () => {
-    const run = await runProgram(stackFileConfig(stack), ["hfToken"]);
+    const run = await runProgram(repoStackConfig(stack), ["hfToken", "apiKey"]);
     const resources = fromProgram(run.resources);
     expect(resources.length).toBeGreaterThan(10);
     expect(await runPack(llmServingPolicies, resources, packConfigFile(stack))).toEqual([]);
@@ -96,6 +96,7 @@ describe("a stack that breaks the rules", () => {
     });
     const violations = await runPack(llmServingPolicies, fromProgram((await runProgram(raw)).resources), packConfigFile("prod"));
     const failed = new Set(violations.filter((v) => v.level === "mandatory").map((v) => v.policy));
-    expect([...failed].sort()).toEqual(["hostpath-only-in-dev", "models-pinned-to-commit"]);
+    // …and, calling itself dev, it sets no API key, which prod requires.
+    expect([...failed].sort()).toEqual(["hostpath-only-in-dev", "inference-requires-api-key", "models-pinned-to-commit"]);
   });
 });

@@ -28,7 +28,7 @@ import {
   resolve,
   runProgram,
   SGLANG_RUNAI_IMAGE,
-  stackFileConfig,
+  repoStackConfig,
 } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -751,7 +751,7 @@ describe("pod memory", () => {
   });
 
   it("sizes the prod stack's SGLang model for its HiCache", async () => {
-    const run = await runProgram(stackFileConfig("prod"), ["hfToken"]);
+    const run = await runProgram(repoStackConfig("prod"), ["hfToken", "apiKey"]);
     const server = run.resources.find((r) => r.name === "qwen2-5-7b-instruct-server")!;
     const memory = podSpecOf(server).containers[0].resources.requests.memory as string;
     expect(Number(memory.replace("Gi", ""))).toBeGreaterThanOrEqual(250);

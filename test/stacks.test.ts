@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../components/config/parse";
 import { parse } from "yaml";
-import { runProgram, stackFileConfig, resolve } from "./harness";
+import { expectConfigError, repoStackConfig, resolve, runProgram, stackFileConfig } from "./harness";
 
 const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 
@@ -21,7 +21,24 @@ describe("repo stack files", () => {
   });
 
   it.each(["local", "dev", "prod"])("Pulumi.%s.yaml parses against the config contract", (stack) => {
-    expect(() => parseStackConfig(stackFileConfig(stack))).not.toThrow();
+    expect(() => parseStackConfig(repoStackConfig(stack))).not.toThrow();
+  });
+
+  it("prod refuses to serve open endpoints: without llm-serving:apiKey it names the key before creating anything", async () => {
+    const { error, registered } = await expectConfigError(stackFileConfig("prod"));
+    expect(error.message).toContain('llm-serving:apiKey: is required in environment "prod"');
+    expect(error.message).toContain("llama-3-1-8b-instruct, qwen2-5-7b-instruct would");
+    expect(registered).toBe(0);
+  });
+
+  it("prod turns NetworkPolicies on by default, Jobs included; dev leaves them off", async () => {
+    const prod = await runProgram(repoStackConfig("prod"), ["apiKey"]);
+    const names = prod.byType("kubernetes:networking.k8s.io/v1:NetworkPolicy").map((p) => p.inputs.metadata.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["llama-3-1-8b-instruct", "juicefs-redis", "jobs-mirror", "jobs-preload", "jobs-offline"]),
+    );
+    const dev = await runProgram(repoStackConfig("dev"));
+    expect(dev.byType("kubernetes:networking.k8s.io/v1:NetworkPolicy")).toEqual([]);
   });
 
   it("local renders MinIO + hostPath + one vLLM model to ./rendered, with no cloud provider", async () => {
@@ -48,7 +65,7 @@ describe("repo stack files", () => {
   });
 
   it("prod wires R2 + JuiceFS with two replicated models, one on SGLang with HiCache on JuiceFS", async () => {
-    const run = await runProgram(stackFileConfig("prod"));
+    const run = await runProgram(repoStackConfig("prod"), ["apiKey"]);
     expect(run.byType("llm-serving:storage:JuiceFsModelCache")).toHaveLength(2);
     const sglang = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server");
     expect(sglang.inputs.spec.replicas).toBe(2);
@@ -78,7 +95,7 @@ describe("README worked examples", () => {
   });
 
   it("SGLang example is exactly what the prod stack runs", async () => {
-    const run = await runProgram(stackFileConfig("prod"));
+    const run = await runProgram(repoStackConfig("prod"), ["apiKey"]);
     const c = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server").inputs.spec.template.spec.containers[0];
     expect([...c.command, ...c.args]).toEqual(example("python3 -m sglang.launch_server"));
   });

@@ -4,7 +4,7 @@
  * HiCache, a `mirror: false` model beside a mirrored one).
  */
 import { STORAGE_STRATEGIES } from "../components/config/schema";
-import { baseConfig, imageFor, stackFileConfig } from "./harness";
+import { baseConfig, imageFor, repoStackConfig } from "./harness";
 
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -60,7 +60,11 @@ function featureStack(strategy: string, engine: string, store: string): TestStac
 }
 
 export const TEST_STACKS: TestStack[] = [
-  ...["local", "dev", "prod"].map((stack) => ({ name: `Pulumi.${stack}.yaml`, raw: stackFileConfig(stack), secretKeys: ["hfToken"] })),
+  ...["local", "dev", "prod"].map((stack) => ({
+    name: `Pulumi.${stack}.yaml`,
+    raw: repoStackConfig(stack),
+    secretKeys: ["hfToken", "apiKey"],
+  })),
   ...STORAGE_STRATEGIES.flatMap((strategy) =>
     ["vllm", "sglang"].flatMap((engine) => Object.keys(TEST_STORES).map((store) => featureStack(strategy, engine, store))),
   ),

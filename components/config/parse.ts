@@ -15,6 +15,8 @@ const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
 const PINNED_ENVIRONMENTS: readonly string[] = ["prod"];
 const COMMIT = /^[0-9a-f]{40}$/;
 const API_KEY_MIN_LENGTH = 16;
+/** Environments whose servers must require an API key and whose NetworkPolicies are on by default. */
+const SECURED_ENVIRONMENTS: readonly string[] = ["prod"];
 
 /** Flags that llm-serving sets itself; overriding them in extraArgs would break probes or routing. */
 const MANAGED_FLAGS = [
@@ -37,7 +39,11 @@ export function parseStackConfig(raw: unknown): StackConfig {
   }
   const { hfToken: _hf, juicefsRedisUrl: _redis, apiKey, apiKeys, ...parsed } = result.data;
   const authenticatedModels = parsed.models.map((m) => m.name).filter((name) => apiKey !== undefined || apiKeys?.[name] !== undefined);
-  const config: StackConfig = { ...parsed, authenticatedModels };
+  const networkPolicy = {
+    ...parsed.networkPolicy,
+    enabled: parsed.networkPolicy.enabled ?? SECURED_ENVIRONMENTS.includes(parsed.environment),
+  };
+  const config: StackConfig = { ...parsed, networkPolicy, authenticatedModels };
   const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined), ...apiKeyIssues(config, apiKey, apiKeys)];
   issues.push(...strategies[config.storage.strategy].validate(config));
   for (const [i, m] of config.models.entries()) {
@@ -216,6 +222,13 @@ function apiKeyIssues(config: StackConfig, apiKey: string | undefined, apiKeys: 
     issues.push({ path: ["apiKey"], message: `must be at least ${API_KEY_MIN_LENGTH} characters (found ${apiKey.length}); ${hint}` });
   }
   const names = config.models.map((m) => m.name);
+  const open = names.filter((name) => !config.authenticatedModels.includes(name));
+  if (SECURED_ENVIRONMENTS.includes(config.environment) && open.length > 0) {
+    issues.push({
+      path: ["apiKey"],
+      message: `is required in environment ${JSON.stringify(config.environment)}, where no model serves an open endpoint (${open.join(", ")} would); ${hint}, or set llm-serving:apiKeys.<model> for each model`,
+    });
+  }
   for (const [name, value] of Object.entries(apiKeys ?? {})) {
     if (!names.includes(name)) {
       issues.push({

@@ -331,8 +331,8 @@ const compileCache = z.strictObject({
 });
 
 const networkPolicy = z.strictObject({
-  /** NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs. */
-  enabled: z.boolean().default(false),
+  /** NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs; Jobs reach only what they need. Default: on in prod, else off. */
+  enabled: z.boolean().optional(),
   /** Pods of the serving namespace that may call the models. */
   clientPodLabels: labelMap.optional(),
   /** Namespaces whose pods may call the models. */
@@ -384,7 +384,9 @@ export type NetworkPolicyConfig = z.output<typeof networkPolicy>;
 export type CompileCacheConfig = z.output<typeof compileCache>;
 
 /** The parsed config minus the secrets, which travel as Pulumi Outputs; only which models need a key stays. */
-export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys"> & {
+export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys" | "networkPolicy"> & {
+  /** `networkPolicy` with `enabled` resolved (on by default in prod). */
+  readonly networkPolicy: NetworkPolicyConfig & { readonly enabled: boolean };
   /** The models whose servers require an API key (from `apiKey` / `apiKeys`; never the values). */
   readonly authenticatedModels: readonly string[];
 };

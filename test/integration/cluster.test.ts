@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
-import { imageFor, runProgram, stackFileConfig } from "../harness";
+import { imageFor, runProgram, repoStackConfig, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
 import { KubeClient, KubeObject } from "./kubeClient";
@@ -160,10 +160,10 @@ describe.each(matrix)("%s × %s on a real API server", (strategy, engine) => {
 describe.each(["local", "dev", "prod"])("repo stack %s on a real API server", (stack) => {
   it("is accepted object by object", async () => {
     const raw = {
-      ...stackFileConfig(stack),
+      ...repoStackConfig(stack),
       kubernetes: { ...(stackFileConfig(stack).kubernetes as object), namespace: `it-stack-${stack}` },
     };
-    const objects = desiredObjects((await runProgram(raw, ["hfToken"], { preview: false })).resources);
+    const objects = desiredObjects((await runProgram(raw, ["hfToken", "apiKey"], { preview: false })).resources);
     const stored = await applyAll(objects);
     expect(stored.size).toBe(objects.length);
   });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STORAGE_STRATEGIES } from "../../components/config/schema";
 import { renderedManifests } from "../../scripts/localTools";
-import { imageFor, kubernetesFor, stackFileConfig } from "../harness";
+import { imageFor, kubernetesFor, REPO_STACK_SECRETS, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
 import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
@@ -269,7 +269,10 @@ describe("the policy pack through the engine", () => {
   it.each(["local", "dev", "prod"])(
     "passes for the %s stack with its pack config",
     async (name) => {
-      const stack = await engine.stack(`policy-${name}`, repoStack(name), { hfToken: "hf_integration_token_value" });
+      const stack = await engine.stack(`policy-${name}`, repoStack(name), {
+        hfToken: "hf_integration_token_value",
+        ...REPO_STACK_SECRETS[name],
+      });
       let output = "";
       await stack.preview({ policyPacks: [pack], policyPackConfigs: [packConfig(name)], onOutput: (l) => (output += l) });
       expect(output).toContain("llm-serving@v");
