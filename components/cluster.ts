@@ -14,8 +14,13 @@ export interface ClusterContext {
   readonly scripts: pulumi.Input<string>;
 }
 
-/** The non-root user every container we control runs as. */
+/** The non-root user every container we control runs as, but the engines. */
 export const RUN_AS_USER = 1000;
+/**
+ * The engines' own uid (and the compile-cache housekeeping's): not 1000, the first login user on many
+ * hosts, so no login user on a node owns, or can plant code in, the compile caches they load.
+ */
+export const ENGINE_UID = 61000;
 
 /** Restricted-profile container security: no escalation, no capabilities, RuntimeDefault seccomp. */
 export function restrictedContainerSecurity(readOnlyRootFilesystem = true): k8s.types.input.core.v1.SecurityContext {

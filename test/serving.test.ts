@@ -314,8 +314,10 @@ describe("compileCache", () => {
     const init = spec.initContainers.slice(-2);
     expect(init.map((c: any) => [c.name, c.securityContext.runAsUser])).toEqual([
       ["compile-cache-permissions", 0],
-      ["compile-cache-gc", 1000],
+      ["compile-cache-gc", 61000],
     ]);
+    // The engine runs as the same dedicated uid that owns its cache directory (not 1000, a login user on many hosts).
+    expect(spec.containers[0].securityContext).toMatchObject({ runAsUser: 61000, runAsGroup: 61000, runAsNonRoot: true });
     expect(init[1].command).toEqual(["python3", `/scripts/${COMPILE_CACHE_GC.file}`, "/compile-cache", key, "40"]);
     for (const c of init) expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
     expect(spec.containers[0].volumeMounts).toContainEqual({ name: "compile-cache", mountPath: "/compile-cache" });

@@ -7,7 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import { KubernetesConfig, CompileCacheConfig, ModelConfig } from "../config/schema";
-import { restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
+import { ENGINE_UID, restrictedContainerSecurity } from "../cluster";
 import { InferenceEngine, serverImage } from "../engines/engine";
 import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { shortHash } from "../naming";
@@ -48,7 +48,8 @@ export function compileCachePieces(
     initContainers: [
       {
         // kubelet creates the directory root-owned 0755: its owner (uid 0, no capabilities) makes it
-        // sticky and world-writable, so every server writes its own subdirectory as uid 1000.
+        // sticky and world-writable; each server then makes its own subdirectory as ENGINE_UID, 0700,
+        // and refuses one another user owns or may write (compile_cache_gc.py).
         name: "compile-cache-permissions",
         image: MIRROR_PYTHON_IMAGE,
         command: ["python3", "-c", `import os; os.chmod("${COMPILE_CACHE_MOUNT}", 0o1777)`],
@@ -61,7 +62,7 @@ export function compileCachePieces(
         image: MIRROR_PYTHON_IMAGE,
         command: runScript(COMPILE_CACHE_GC, COMPILE_CACHE_MOUNT, key, String(settings.sizeGiB)),
         resources: small,
-        securityContext: { ...restrictedContainerSecurity(), runAsUser: RUN_AS_USER },
+        securityContext: { ...restrictedContainerSecurity(), runAsUser: ENGINE_UID, runAsGroup: ENGINE_UID },
         volumeMounts: [mount],
       },
     ],

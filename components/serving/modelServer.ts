@@ -3,7 +3,16 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { withScripts } from "../scripts";
 import { hubDownloadGiB } from "./directFromHub";
-import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, serverCpu, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import {
+  ClusterContext,
+  ENGINE_UID,
+  placement,
+  podSecurity,
+  restrictedContainerSecurity,
+  serverCpu,
+  TMP_MOUNT,
+  TMP_VOLUME,
+} from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
 import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
@@ -118,7 +127,8 @@ export function podSpec(
         startupProbe: { ...health, periodSeconds: PROBE_PERIOD_SECONDS, failureThreshold: startup.failureThreshold },
         readinessProbe: { ...health, periodSeconds: 10, failureThreshold: 3 },
         livenessProbe: { ...health, periodSeconds: 20, failureThreshold: 6 },
-        securityContext: restrictedContainerSecurity(),
+        // Its own uid; the pod's fsGroup still lets it read the caches the preload wrote and write shared ones.
+        securityContext: { ...restrictedContainerSecurity(), runAsUser: ENGINE_UID, runAsGroup: ENGINE_UID },
         volumeMounts: [
           ...plan.volumeMounts,
           { name: "cache", mountPath: CACHE_ROOT },
