@@ -12,6 +12,7 @@ import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { scriptsConfigMapData } from "./scripts";
 import { labels } from "./naming";
+import { podSecurityLevel, podSecurityLabels, PodSecurityLevel } from "./podSecurity";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { scaledObject } from "./serving/autoscaling";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
@@ -73,6 +74,8 @@ export class LlmServing extends pulumi.ComponentResource {
   /** Per mirrored model: what a SkyPilot cluster needs to stream it from the bucket (seed 001). */
   public readonly skypilot: Record<string, SkyPilotConsumer> = {};
   public readonly monthlyStorageCostUsd: number;
+  /** The Pod Security level the namespace enforces: what a pre-existing namespace (createNamespace: false) must allow. */
+  public readonly podSecurityLevel: PodSecurityLevel;
 
   constructor(name: string, args: LlmServingArgs, opts?: pulumi.ComponentResourceOptions) {
     const { config } = args;
@@ -94,7 +97,7 @@ export class LlmServing extends pulumi.ComponentResource {
           {
             metadata: {
               name: kube.namespace,
-              labels: { ...labels(kube.namespace, "namespace"), "pod-security.kubernetes.io/warn": "restricted" },
+              labels: { ...labels(kube.namespace, "namespace"), ...podSecurityLabels(config) },
             },
           },
           // Deleting a namespace deletes its claims (caches, Redis metadata, MinIO data): never do it.
@@ -261,6 +264,7 @@ export class LlmServing extends pulumi.ComponentResource {
     }
 
     this.namespace = namespace;
+    this.podSecurityLevel = podSecurityLevel(config);
     this.bucket = store.bucket;
     this.endpoint = store.endpoint;
     this.monthlyStorageCostUsd = monthlyStorageCostUsd(

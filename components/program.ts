@@ -8,6 +8,7 @@ export function llmServingProgram() {
   const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl, apiKey, apiKeys });
   return {
     namespace: serving.namespace,
+    podSecurityLevel: serving.podSecurityLevel,
     bucket: serving.bucket,
     endpoint: serving.endpoint,
     models: serving.models,
