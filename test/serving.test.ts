@@ -395,11 +395,16 @@ describe("storage strategies", () => {
     expect(job.inputs.spec.parallelism).toBe(1);
     const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
     expect(server.nodeSelector).toEqual({ "llm-serving.io/model-host": "true" });
+    // Bounded by the mirror's and the preload's budgets (16 GiB: 62 + 47 min), as Pulumi's awaits of their Jobs are.
     expect(server.initContainers[0].command).toEqual([
       "/bin/sh",
       "/scripts/wait-for-verified.sh",
       `/models/Qwen/Qwen2.5-7B-Instruct/${REV}`,
+      String((62 + 47) * 60),
     ]);
+    expect(pod.containers[0].env).toContainEqual({ name: "MANIFEST_WAIT_SECONDS", value: String(62 * 60) });
+    expect(job.opts.customTimeouts).toEqual({ create: "47m" });
+    expect(run.one("kubernetes:batch/v1:Job", "m-mirror").opts.customTimeouts).toEqual({ create: "62m" });
     expect(WAIT_FOR_VERIFIED.text).toContain(".verified");
     expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.strategy).toEqual({ type: "Recreate" });
   });

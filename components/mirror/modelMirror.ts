@@ -1,6 +1,7 @@
 /** Hugging Face@revision → `models/<org>/<name>/<revision>/` in the bucket, manifest.json last. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { minutes, mirrorBudgetSeconds } from "../budgets";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
@@ -147,7 +148,7 @@ export class ModelMirror extends pulumi.ComponentResource {
         },
         spec: mirrorJobSpec(args),
       },
-      { parent: this, dependsOn: args.store.ready, customTimeouts: { create: `${Math.ceil(30 + args.model.sizeGiB * 2)}m` } },
+      { parent: this, dependsOn: args.store.ready, customTimeouts: { create: minutes(mirrorBudgetSeconds(args.model)) } },
     );
     this.uri = pulumi.interpolate`s3://${args.store.bucket}/${modelPrefix(args.model)}`;
     this.registerOutputs({ uri: this.uri });

@@ -1,4 +1,5 @@
 /** fluid: Dataset (s3 mount) + AlluxioRuntime cache + DataLoad pre-warm; pods follow the cache node. */
+import { minutes, preloadBudgetSeconds } from "../budgets";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
@@ -176,7 +177,7 @@ export class FluidModelCache extends ModelCache {
           template: { metadata: { labels: labels(model.name, "model-verify"), annotations: verifyPod.annotations }, spec: verifyPod.spec },
         },
       },
-      { parent: this, dependsOn: [dataLoad], customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` } },
+      { parent: this, dependsOn: [dataLoad], customTimeouts: { create: minutes(preloadBudgetSeconds(model)) } },
     );
     this.plan = {
       source: { kind: "path", path: MODELS_MOUNT },

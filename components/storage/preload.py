@@ -9,7 +9,8 @@ partial directory (the temp file of a killed copy) is removed before the rename.
 
 Arguments: the s5cmd flags (global flags, `cp`, its flags). Environment: DEST, BUCKET, PREFIX,
 AWS_ENDPOINT_URL and the other AWS_* values, CAPACITY_SETTING (the setting named when the volume is
-too small).
+too small), MANIFEST_WAIT_SECONDS (how long to wait for the mirror's manifest.json: applied without
+Pulumi's ordering, as in GitOps, the Job may start before the mirror is done; default 0, no wait).
 """
 
 import concurrent.futures
@@ -20,6 +21,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 VERIFIED_MARKER = ".verified"
 GIB = 1024**3
@@ -81,6 +83,29 @@ def publish(part, dest, expected):
     part.rename(dest)
 
 
+def wait_for_manifest(s5cmd, source, deadline, poll=10.0):
+    """manifest.json, which the mirror writes last: waited for while it is missing, up to `deadline`
+    seconds; any other error (credentials, endpoint) fails at once."""
+    start = time.monotonic()
+    while True:
+        listed = subprocess.run(s5cmd + ["cat", f"{source}/manifest.json"], check=False, capture_output=True, text=True)
+        if listed.returncode == 0:
+            return listed
+        answer = (listed.stderr.strip().splitlines()[-1:] or ["no answer"])[0]
+        # s5cmd: `given object s3://…/manifest.json not found` (a HEAD first), or the GET's NoSuchKey.
+        missing = "NoSuchKey" in answer or answer.endswith("not found")
+        waited = time.monotonic() - start
+        if not missing:
+            sys.exit(f"FATAL: cannot read {source}/manifest.json (the credentials cannot read it, or the store is unreachable): {answer}")
+        if waited >= deadline:
+            sys.exit(
+                f"FATAL: waited {waited:.0f} s (MANIFEST_WAIT_SECONDS={deadline:.0f}, the mirror's time budget) for {source}/manifest.json, "
+                f"which the model's mirror Job writes last; it is still missing: see that Job's logs"
+            )
+        print(f"waiting for {source}/manifest.json (the mirror has not completed; {waited:.0f} of {deadline:.0f} s)", flush=True)
+        time.sleep(min(poll, max(0.0, deadline - waited)))
+
+
 def main(flags):
     dest = pathlib.Path(os.environ["DEST"])
     part = pathlib.Path(f"{dest}.partial")
@@ -90,10 +115,7 @@ def main(flags):
     if (dest / VERIFIED_MARKER).exists():
         print(f"{dest} already present and verified")
         return
-    listed = subprocess.run(s5cmd + ["cat", f"{source}/manifest.json"], check=False, capture_output=True, text=True)
-    if listed.returncode != 0:
-        answer = listed.stderr.strip().splitlines()[-1:] or ["no answer"]
-        sys.exit(f"FATAL: cannot read {source}/manifest.json (the mirror has not completed, or the credentials cannot read it): {answer[0]}")
+    listed = wait_for_manifest(s5cmd, source, float(os.environ.get("MANIFEST_WAIT_SECONDS", "0")))
     part.mkdir(parents=True, exist_ok=True)
     sizes = {f["path"]: f["size"] for f in json.loads(listed.stdout or "{}").get("files", [])}
     check_capacity(part, source, sizes, os.environ.get("CAPACITY_SETTING", "the volume size"))

@@ -1,4 +1,5 @@
 /** s3Streaming: no volume; the engine streams safetensors straight from the bucket (Run:ai streamer). */
+import { mirrorBudgetSeconds } from "../budgets";
 import * as pulumi from "@pulumi/pulumi";
 import { cpuCores, restrictedContainerSecurity, serverCpu } from "../cluster";
 import { ModelConfig, S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
@@ -71,6 +72,8 @@ export class S3StreamingModelCache extends ModelCache {
             { name: "BUCKET", value: store.bucket },
             { name: "PREFIX", value: modelPrefix(model) },
             { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" },
+            // Without Pulumi's ordering the server may start before the mirror is done: wait for it, bounded.
+            { name: "MANIFEST_WAIT_SECONDS", value: String(mirrorBudgetSeconds(model)) },
             ...readerEnv,
           ],
           resources: { requests: { cpu: "10m", memory: "64Mi" }, limits: { memory: "256Mi" } },

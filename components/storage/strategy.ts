@@ -7,6 +7,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { minutes, mirrorBudgetSeconds, preloadBudgetSeconds, verifiedCopyBudgetSeconds } from "../budgets";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, RUN_AS_USER, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
@@ -163,6 +164,8 @@ export function preloadContainers(
         { name: "DEST", value: modelDir(args.model, mountRoot) },
         // What to raise when the volume cannot hold the model (named in the error, before copying).
         { name: "CAPACITY_SETTING", value: capacityKey },
+        // Without Pulumi's ordering the copy may start before the mirror is done: wait for it, bounded.
+        { name: "MANIFEST_WAIT_SECONDS", value: String(mirrorBudgetSeconds(args.model)) },
         ...s3EnvFromSecret(args.store.readerSecretName),
       ],
       resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "4Gi" } },
@@ -282,7 +285,7 @@ export function waitForVerifiedContainer(args: ModelCacheArgs, volumeName: strin
   return {
     name: "wait-for-model",
     image: args.preload.image,
-    command: runScript(WAIT_FOR_VERIFIED, modelDir(args.model)),
+    command: runScript(WAIT_FOR_VERIFIED, modelDir(args.model), String(verifiedCopyBudgetSeconds(args.model))),
     resources: { requests: { cpu: "10m", memory: "16Mi" }, limits: { memory: "64Mi" } },
     securityContext: restrictedContainerSecurity(),
     volumeMounts: [{ name: volumeName, mountPath: MODELS_MOUNT, readOnly: true }],
@@ -332,7 +335,7 @@ export function preloadJob(
     {
       ...opts,
       dependsOn: [...args.store.ready, ...(args.mirror ? [args.mirror] : [])],
-      customTimeouts: { create: `${Math.ceil(15 + model.sizeGiB * 2)}m` },
+      customTimeouts: { create: minutes(preloadBudgetSeconds(model)) },
     },
   );
 }

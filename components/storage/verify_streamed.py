@@ -9,7 +9,8 @@ A HEAD shows what the store recorded when the object was written, not a re-read 
 store verified them against that checksum on upload.
 
 Environment: BUCKET, PREFIX, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-S3_PATH_STYLE (1 for R2 and MinIO, else virtual-hosted requests).
+S3_PATH_STYLE (1 for R2 and MinIO, else virtual-hosted requests), MANIFEST_WAIT_SECONDS (how long to wait
+for the mirror's manifest.json when the store answers 404; default 0).
 """
 
 import concurrent.futures
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.parse
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -108,6 +110,30 @@ def compare(files, heads):
     return problems, compared
 
 
+def wait_for_manifest(store, prefix, source, deadline, poll=10.0):
+    """manifest.json, which the mirror writes last: waited for while the store answers 404, up to
+    `deadline` seconds; any other answer (credentials, endpoint) fails at once."""
+    start = time.monotonic()
+    while True:
+        try:
+            status, _headers, body = store.request("GET", f"{prefix}/manifest.json")
+        except OSError as error:
+            sys.exit(f"FATAL: cannot reach {os.environ['AWS_ENDPOINT_URL']}: {error}")
+        if status == 200:
+            return body
+        answer = ": ".join(re.findall(r"<(?:Code|Message)>([^<]*)<", body.decode(errors="replace"))) or "no error body"
+        waited = time.monotonic() - start
+        if status != 404:
+            sys.exit(f"FATAL: cannot read {source}/manifest.json (the credentials cannot read it): HTTP {status}: {answer}")
+        if waited >= deadline:
+            sys.exit(
+                f"FATAL: waited {waited:.0f} s (MANIFEST_WAIT_SECONDS={deadline:.0f}, the mirror's time budget) for {source}/manifest.json, "
+                f"which the model's mirror Job writes last; it is still missing (HTTP 404: {answer}): see that Job's logs"
+            )
+        print(f"waiting for {source}/manifest.json (the mirror has not completed; {waited:.0f} of {deadline:.0f} s)", flush=True)
+        time.sleep(min(poll, max(0.0, deadline - waited)))
+
+
 def main():
     bucket, prefix = os.environ["BUCKET"], os.environ["PREFIX"]
     source = f"s3://{bucket}/{prefix}"
@@ -119,15 +145,7 @@ def main():
         os.environ["AWS_SECRET_ACCESS_KEY"],
         os.environ.get("S3_PATH_STYLE") == "1",
     )
-    try:
-        status, _headers, body = store.request("GET", f"{prefix}/manifest.json")
-    except OSError as error:
-        sys.exit(f"FATAL: cannot reach {os.environ['AWS_ENDPOINT_URL']}: {error}")
-    if status != 200:
-        answer = ": ".join(re.findall(r"<(?:Code|Message)>([^<]*)<", body.decode(errors="replace"))) or "no error body"
-        sys.exit(
-            f"FATAL: cannot read {source}/manifest.json (the mirror has not completed, or the credentials cannot read it): HTTP {status}: {answer}"
-        )
+    body = wait_for_manifest(store, prefix, source, float(os.environ.get("MANIFEST_WAIT_SECONDS", "0")))
     files = json.loads(body).get("files", [])
     with concurrent.futures.ThreadPoolExecutor(PARALLEL_HEADS) as pool:
         heads = dict(zip([f["path"] for f in files], pool.map(lambda f: store.head(f"{prefix}/{f['path']}"), files)))

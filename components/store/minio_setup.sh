@@ -8,9 +8,17 @@
 set -eu
 bucket="$1"
 shift
+# Bounded: applied without Pulumi's ordering the Job may start before MinIO, but not wait forever.
+deadline="${MINIO_WAIT_SECONDS:-600}"
+waited=0
 until mc alias set local "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" > /dev/null; do
-  echo "waiting for minio"
+  if [ "$waited" -ge "$deadline" ]; then
+    echo "FATAL: waited $waited s (MINIO_WAIT_SECONDS) for MinIO at $MINIO_URL; see the minio StatefulSet's pod"
+    exit 1
+  fi
+  echo "waiting for minio ($waited of $deadline s)"
   sleep 3
+  waited=$((waited + 3))
 done
 mc mb --ignore-existing "local/$bucket"
 mc anonymous set none "local/$bucket"

@@ -20,7 +20,8 @@ args = sys.argv[1:]
 state["calls"].append(" ".join(args))
 def save(): json.dump(state, open(path, "w"))
 if args[:2] == ["alias", "set"]:
-    pass
+    if os.environ.get("MC_UNREACHABLE"):
+        save(); print("mc: <ERROR> Unable to initialize new alias from the provided credentials.", file=sys.stderr); sys.exit(1)
 elif args[0] == "mb":
     bucket = args[-1].split("/", 1)[1]
     if bucket not in state["buckets"]: state["buckets"].append(bucket)
@@ -45,7 +46,7 @@ save()
 """
 
 
-def setup(tmp_path, *roles, without_policy=None):
+def setup(tmp_path, *roles, without_policy=None, **extra_env):
     bin_dir = tmp_path / "bin"
     policies = tmp_path / "policies"
     if not bin_dir.exists():
@@ -58,6 +59,7 @@ def setup(tmp_path, *roles, without_policy=None):
     path = image_path(tmp_path / "image-bin", "mc", {"mc": bin_dir / "mc"})
     env = {"PATH": path, "MC_STATE": str(tmp_path / "state.json"), "POLICIES_DIR": str(policies)}
     env.update({"MINIO_URL": "http://minio:9000", "MINIO_ROOT_USER": "root", "MINIO_ROOT_PASSWORD": "root-password"})
+    env.update(extra_env)
     for role in roles:
         if role != without_policy:
             (policies / f"{role}.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": role}]}))
@@ -96,3 +98,11 @@ def test_a_missing_policy_file_fails_the_job(tmp_path):
     assert run.returncode != 0
     assert "bucket and users ready" not in run.stdout
     assert "llm-writer" in state["users"]
+
+
+def test_gives_up_on_an_unreachable_minio_at_its_deadline(tmp_path):
+    """Applied without Pulumi's ordering the Job may start before MinIO; it waits, but not forever."""
+    run, state = setup(tmp_path, "reader", MC_UNREACHABLE="1", MINIO_WAIT_SECONDS="3")
+    assert run.returncode != 0
+    assert "FATAL: waited 3 s (MINIO_WAIT_SECONDS) for MinIO at http://minio:9000" in run.stdout
+    assert state["buckets"] == []

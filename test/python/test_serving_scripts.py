@@ -56,14 +56,21 @@ def test_verify_read_only_refuses_a_copy_without_manifest(tmp_path):
 
 def test_wait_for_verified_returns_once_the_marker_exists(tmp_path):
     (tmp_path / ".verified").touch()
-    run = sh("wait_for_verified.sh", tmp_path)
+    run = sh("wait_for_verified.sh", tmp_path, "600")
     assert run.returncode == 0 and f"model verified at {tmp_path}" in run.stdout
 
 
 def test_wait_for_verified_blocks_until_the_marker_appears(tmp_path):
     threading.Timer(1.0, (tmp_path / ".verified").touch).start()
     started = time.monotonic()
-    run = sh("wait_for_verified.sh", tmp_path)
+    run = sh("wait_for_verified.sh", tmp_path, "600")
     assert run.returncode == 0
     assert "waiting for the verified model" in run.stdout
     assert time.monotonic() - started >= 1.0
+
+
+def test_wait_for_verified_gives_up_at_its_deadline_naming_what_it_waited_for(tmp_path):
+    """Without Pulumi's ordering nothing else bounds the wait: the init step fails, naming the copy."""
+    run = sh("wait_for_verified.sh", tmp_path, "10")
+    assert run.returncode == 1
+    assert f"FATAL: waited 10 s (the mirror's and the preload's time budgets) for the verified model at {tmp_path}" in run.stdout

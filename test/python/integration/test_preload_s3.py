@@ -8,6 +8,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -126,9 +127,33 @@ def test_a_prefix_without_manifest_json_is_refused_before_copying(s3, tmp_path):
     dest = tmp_path / "cache" / "rev"
     run = preload(s3, dest)
     assert run.returncode != 0
-    assert f"cannot read s3://{BUCKET}/{PREFIX}/manifest.json" in run.stderr
-    assert "the mirror has not completed" in run.stderr
+    assert f"for s3://{BUCKET}/{PREFIX}/manifest.json, which the model's mirror Job writes last; it is still missing" in run.stderr
+    assert "MANIFEST_WAIT_SECONDS=0" in run.stderr
     assert not dest.exists() and not pathlib.Path(f"{dest}.partial").exists()
+
+
+def test_a_preload_started_before_the_mirror_finished_waits_for_manifest_json_then_copies(s3, tmp_path):
+    """Without Pulumi's ordering (GitOps, kubectl apply of the rendered YAML) the Job can start first."""
+    mirror(s3, tmp_path)
+    manifest = object_path(s3, "manifest.json")
+    held = manifest.read_bytes()
+    manifest.unlink()
+    threading.Timer(2.0, manifest.write_bytes, [held]).start()
+    dest = tmp_path / "cache" / "rev"
+    run = preload(s3, dest, MANIFEST_WAIT_SECONDS="60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "waiting for" in run.stdout and "the mirror has not completed" in run.stdout
+    assert (dest / ".verified").exists()
+
+
+def test_a_preload_gives_up_after_the_mirrors_budget_naming_what_it_waited_for(s3, tmp_path):
+    mirror(s3, tmp_path)
+    object_path(s3, "manifest.json").unlink()
+    started = time.monotonic()
+    run = preload(s3, tmp_path / "cache" / "rev", MANIFEST_WAIT_SECONDS="3")
+    assert run.returncode != 0
+    assert "FATAL: waited 3 s (MANIFEST_WAIT_SECONDS=3, the mirror's time budget)" in run.stderr
+    assert 3 <= time.monotonic() - started < 30
 
 
 def test_refused_credentials_fail_loudly_with_the_answer(s3, tmp_path):

@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 from conftest import REPO
@@ -67,7 +68,7 @@ def test_refused_credentials_fail_with_the_stores_answer(s3, tmp_path):
     mirror(s3, tmp_path)
     run = verify(s3, AWS_SECRET_ACCESS_KEY="not-the-key")
     assert run.returncode == 1
-    assert "manifest.json (the mirror has not completed, or the credentials cannot read it): HTTP 403: SignatureDoesNotMatch" in run.stderr
+    assert "manifest.json (the credentials cannot read it): HTTP 403: SignatureDoesNotMatch" in run.stderr
 
 
 @pytest.mark.parametrize(
@@ -92,4 +93,15 @@ def test_a_prefix_without_manifest_json_fails(s3, tmp_path):
     mirror(s3, tmp_path)
     object_path(s3, "manifest.json").unlink()
     run = verify(s3)
-    assert run.returncode == 1 and "the mirror has not completed" in run.stderr
+    assert run.returncode == 1 and "which the model's mirror Job writes last; it is still missing (HTTP 404" in run.stderr
+
+
+def test_a_server_started_before_the_mirror_finished_waits_for_manifest_json(s3, tmp_path):
+    mirror(s3, tmp_path)
+    manifest = object_path(s3, "manifest.json")
+    held = manifest.read_bytes()
+    manifest.unlink()
+    threading.Timer(2.0, manifest.write_bytes, [held]).start()
+    run = verify(s3, MANIFEST_WAIT_SECONDS="60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the mirror has not completed" in run.stdout and "files match the manifest" in run.stdout
