@@ -24,6 +24,11 @@ export function modelAnnotations(model: Pick<ModelConfig, "huggingFace" | "revis
   return { "llm-serving.io/model": model.huggingFace, "llm-serving.io/model-revision": model.revision };
 }
 
+/** The JuiceFS volume's own bucket on R2, beside the weights' (`<bucket>-juicefs`). */
+export function r2VolumeBucketName(bucket: string): string {
+  return `${bucket}-juicefs`;
+}
+
 /** The bucket prefix every mirrored model lives under. */
 export const MIRROR_ROOT_PREFIX = "models";
 

@@ -5,7 +5,7 @@ import { MINIO_SETUP, MIRROR_CHECK, MIRROR_DOWNLOAD, MIRROR_UPLOAD } from "../co
 import { r2BucketResourceKey, r2Endpoint } from "../components/store/r2";
 import { bucketPolicyDocument } from "../components/store/modelStore";
 import { minioPolicy } from "../components/store/minio";
-import { baseConfig, isSecret, resolve, runProgram, RecordedResource } from "./harness";
+import { baseConfig, expectConfigError, isSecret, resolve, runProgram, RecordedResource } from "./harness";
 import { BOTO3_VERSION, MIRROR_PYTHON_IMAGE } from "../components/mirror/modelMirror";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -189,11 +189,31 @@ describe("the JuiceFS volume's own credential", () => {
     expect([data["access-key"], data["secret-key"]]).toEqual(["volume-key-id", "aws-secret-volume-key"]);
   });
 
-  it("R2: a token of its own, apart from the mirror's (R2 tokens cannot name a prefix)", async () => {
+  it("R2: a bucket of its own with a token scoped to it alone (R2 tokens cannot name a prefix: one on the weights' bucket could delete them)", async () => {
     const run = await runProgram(juicefs(r2Config()));
-    const tokens = run.byType("cloudflare:index/apiToken:ApiToken").map((t) => t.name);
-    expect(tokens.sort()).toEqual(["reader-token", "volume-token", "writer-token"]);
-    expect((await volumeSecret(run))["access-key"]).toBe("volume-token-id");
+    const tokens = run.byType("cloudflare:index/apiToken:ApiToken");
+    expect(tokens.map((t) => t.name).sort()).toEqual(["reader-token", "volume-token", "writer-token"]);
+    const scope = (name: string) => Object.keys(JSON.parse(tokens.find((t) => t.name === name)!.inputs.policies[0].resources));
+    const weights = run.one("cloudflare:index/r2Bucket:R2Bucket", "bucket");
+    const volume = run.one("cloudflare:index/r2Bucket:R2Bucket", "volume-bucket");
+    expect(volume.inputs.name).toBe(`${weights.inputs.name}-juicefs`);
+    // Same jurisdiction and location, protected like the weights' bucket (it holds the volume's data).
+    expect([volume.inputs.jurisdiction, volume.inputs.location]).toEqual([weights.inputs.jurisdiction, weights.inputs.location]);
+    expect([volume.opts.protect, volume.opts.retainOnDelete]).toEqual([weights.opts.protect, weights.opts.retainOnDelete]);
+    expect(scope("volume-token")).toEqual([`com.cloudflare.edge.r2.bucket.${ACCOUNT}_default_${volume.inputs.name}`]);
+    expect(scope("writer-token")).toEqual([`com.cloudflare.edge.r2.bucket.${ACCOUNT}_default_${weights.inputs.name}`]);
+    const data = await volumeSecret(run);
+    expect(data["access-key"]).toBe("volume-token-id");
+    expect(data.bucket).toBe(`https://${ACCOUNT}.r2.cloudflarestorage.com/${volume.inputs.name}`);
+    const noPublic = run.one("cloudflare:index/r2ManagedDomain:R2ManagedDomain", "volume-no-public-r2-dev");
+    expect(noPublic.inputs).toMatchObject({ bucketName: volume.inputs.name, enabled: false });
+  });
+
+  it("R2: refuses a bucket name that leaves no room for the volume's bucket, naming the key", async () => {
+    const raw: Record<string, unknown> = juicefs(r2Config());
+    (raw.objectStore as Record<string, unknown>).bucket = "b".repeat(56);
+    const { error } = await expectConfigError(raw);
+    expect(error.message).toContain("llm-serving:objectStore.bucket: found 56 characters; with storage.strategy juicefs on R2");
   });
 
   it.each(["hostPath", "longhorn", "fluid", "s3Streaming"])("is not created for %s", async (strategy) => {

@@ -2,6 +2,7 @@
  * Parses the raw `llm-serving:*` config ONCE into a typed StackConfig, or throws one ConfigError
  * that lists every bad key path, what was found and what is allowed.
  */
+import { r2VolumeBucketName } from "../naming";
 import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../serving/directFromHub";
 import { z } from "zod";
 import { engines } from "../engines/registry";
@@ -77,6 +78,12 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
     issues.push({
       path: ["objectStore", "r2", "accountId"],
       message: 'is required when objectStore.provider is "r2" (the 32-hex Cloudflare account id)',
+    });
+  }
+  if (store.provider === "r2" && config.storage.strategy === "juicefs" && r2VolumeBucketName(store.bucket).length > 63) {
+    issues.push({
+      path: ["objectStore", "bucket"],
+      message: `found ${store.bucket.length} characters; with storage.strategy juicefs on R2 the volume gets its own bucket ${r2VolumeBucketName(store.bucket)}, which must fit in 63: expected at most ${63 - r2VolumeBucketName("").length}`,
     });
   }
   if (store.provider === "s3" && !store.s3) {

@@ -124,7 +124,7 @@ export class JuiceFsStorage extends pulumi.ComponentResource {
           name: settings.volumeName,
           metaurl: metaUrl,
           storage: "s3",
-          bucket: pulumi.interpolate`${store.endpoint}/${store.bucket}`,
+          bucket: pulumi.interpolate`${store.endpoint}/${store.volume.bucket}`,
           // JuiceFS writes and deletes chunks under its volume name, with a credential of its own.
           "access-key": store.volume.credentials.accessKeyId,
           "secret-key": store.volume.credentials.secretAccessKey,

@@ -78,7 +78,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
     if (args.volumePrefix) {
       const volumeSecret = password("volume-secret-key");
       const credentials = { accessKeyId: pulumi.secret(pulumi.output("llm-volume")), secretAccessKey: pulumi.secret(volumeSecret.result) };
-      this.volume = { prefix: args.volumePrefix, credentials, scopedToPrefix: true };
+      this.volume = { bucket: pulumi.output(store.bucket), prefix: args.volumePrefix, credentials };
     }
 
     const appLabels = labels("minio", "object-store");

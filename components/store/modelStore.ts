@@ -14,14 +14,16 @@ export interface S3Credentials {
 
 /**
  * A JuiceFS volume's own credential: get, put and DELETE under `<prefix>/` (JuiceFS removes chunks
- * on deletes and compaction), so the mirror's writer never needs delete.
+ * on deletes and compaction), so the mirror's writer never needs delete, and the volume's never
+ * reaches the weights: on S3 and MinIO a policy scoped to the prefix of the weights' bucket; on R2,
+ * whose tokens name whole buckets, a bucket of the volume's own.
  */
 export interface VolumeCredential {
+  /** The bucket the volume writes to: the weights' bucket (S3, MinIO) or its own (R2). */
+  readonly bucket: pulumi.Output<string>;
   /** The key prefix the volume writes under: JuiceFS's volume name. */
   readonly prefix: string;
   readonly credentials: S3Credentials;
-  /** Whether the store enforces the prefix (R2 tokens name whole buckets, never prefixes). */
-  readonly scopedToPrefix: boolean;
 }
 
 /** The three kinds of access the program hands out. */

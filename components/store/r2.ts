@@ -2,6 +2,7 @@
 import * as cloudflare from "@pulumi/cloudflare";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import { r2VolumeBucketName } from "../naming";
 import { ClusterContext } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
 import { createCredentialSecrets, ModelStore, S3Credentials, StoreRole, VolumeCredential } from "./modelStore";
@@ -96,20 +97,34 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
       { parent: this },
     );
 
-    const resourceKey = r2BucketResourceKey(accountId, jurisdiction, bucketName);
-    const token = (role: StoreRole, groupId: string) =>
+    const token = (role: StoreRole, groupId: string, forBucket = bucketName) =>
       new cloudflare.ApiToken(
         `${role}-token`,
-        { name: `llm-serving ${bucketName} ${role}`, policies: [r2TokenPolicy(groupId, resourceKey)] },
+        {
+          name: `llm-serving ${forBucket} ${role}`,
+          policies: [r2TokenPolicy(groupId, r2BucketResourceKey(accountId, jurisdiction, forBucket))],
+        },
         { parent: this, additionalSecretOutputs: ["value"] },
       );
     const readerToken = token("reader", r2.readPermissionGroupId);
     const writerToken = token("writer", r2.writePermissionGroupId);
-    // R2 tokens name buckets, not prefixes, and its write group includes delete: JuiceFS still gets
-    // a token apart from the mirror's, so either can be revoked alone.
+    // R2 tokens name whole buckets and its write group includes delete: a token on the weights' bucket
+    // could delete the weights. JuiceFS gets a bucket of its own (same jurisdiction and location,
+    // protected like the weights': it holds the volume's data) and a token scoped to it alone.
     if (args.volumePrefix) {
-      const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId));
-      this.volume = { prefix: args.volumePrefix, credentials, scopedToPrefix: false };
+      const volumeBucketName = r2VolumeBucketName(bucketName);
+      const volumeBucket = new cloudflare.R2Bucket(
+        "volume-bucket",
+        { accountId, name: volumeBucketName, jurisdiction, location: r2.location },
+        { parent: this, protect: args.store.protect, retainOnDelete: args.store.protect },
+      );
+      new cloudflare.R2ManagedDomain(
+        "volume-no-public-r2-dev",
+        { accountId, bucketName: volumeBucket.name, jurisdiction, enabled: false },
+        { parent: this },
+      );
+      const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId, volumeBucketName));
+      this.volume = { bucket: volumeBucket.name, prefix: args.volumePrefix, credentials };
     }
 
     this.bucket = bucket.name;

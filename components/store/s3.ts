@@ -92,7 +92,7 @@ export class S3ModelStore extends pulumi.ComponentResource implements ModelStore
     const reader = user("reader");
     const writer = user("writer");
     const volume = args.volumePrefix ? user("volume") : undefined;
-    if (volume && args.volumePrefix) this.volume = { prefix: args.volumePrefix, credentials: volume.creds, scopedToPrefix: true };
+    if (volume && args.volumePrefix) this.volume = { bucket: bucket.bucket, prefix: args.volumePrefix, credentials: volume.creds };
 
     this.bucket = bucket.bucket;
     this.endpoint = pulumi.output(`https://s3.${s3.region}.amazonaws.com`);
