@@ -10,6 +10,8 @@ export interface ClusterContext {
   readonly kubernetes: KubernetesConfig;
   /** Annotations added to every workload (e.g. `pulumi.com/skipAwait` for GitOps-style applies). */
   readonly workloadAnnotations: Record<string, string>;
+  /** The Python image of the mirror, preload, checks and housekeeping (`images.python`, under `kubernetes.imageRegistry`). */
+  readonly pythonImage: string;
   /** Name of the stack's scripts ConfigMap, which pods running a pod script mount (scripts.ts `withScripts`). */
   readonly scripts: pulumi.Input<string>;
 }

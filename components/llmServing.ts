@@ -117,6 +117,7 @@ export class LlmServing extends pulumi.ComponentResource {
       namespace,
       kubernetes: kube,
       workloadAnnotations: workloadAnnotations(kube),
+      pythonImage: config.images.python,
       scripts: scripts.metadata.name,
     };
 
@@ -149,6 +150,7 @@ export class LlmServing extends pulumi.ComponentResource {
             cluster,
             preload: config.storage.preload,
             hfTokenSecret,
+            hubEndpoint: config.huggingFace.endpoint,
             configKey: keyPath(["models", index]),
           },
           child,
@@ -178,7 +180,7 @@ export class LlmServing extends pulumi.ComponentResource {
           mirrored: true,
         };
       } else {
-        plan = directFromHubPlan(model);
+        plan = directFromHubPlan(model, config.huggingFace.endpoint);
         this.catalog[model.name] = {
           uri: `hf://${model.huggingFace}@${model.revision}`,
           huggingFace: model.huggingFace,

@@ -79,6 +79,14 @@ const DNS: Egress = {
 const HTTPS: Egress = { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }] };
 const MINIO: Egress = { to: [{ podSelector: { matchLabels: MINIO_SELECTOR } }], ports: [{ protocol: "TCP", port: MINIO_PORT }] };
 
+/** A Hub mirror on a port other than 443 (anywhere: it may be in the cluster or outside). */
+function hubEgress(endpoint: string | undefined): Egress[] {
+  if (!endpoint) return [];
+  const url = new URL(endpoint);
+  const port = Number(url.port || (url.protocol === "http:" ? 80 : 443));
+  return port === 443 ? [] : [{ ports: [{ protocol: "TCP", port }] }];
+}
+
 /** A Job's pods (by their component label): no ingress, only the listed egress. */
 function jobPolicySpec(components: string[], egress: Egress[]): Spec {
   return {
@@ -98,8 +106,8 @@ export function jobPolicySpecs(config: StackConfig, models: { engine: InferenceE
   const ports = [...new Set(models.map((m) => m.engine.port))].map((port) => ({ protocol: "TCP", port }));
   const servers: Egress = { to: [{ podSelector: { matchLabels: { "app.kubernetes.io/component": INFERENCE_COMPONENT } } }], ports };
   return {
-    // The mirror reads the Hub (HTTPS) and writes the store.
-    "jobs-mirror": jobPolicySpec(["model-mirror"], [DNS, HTTPS, store]),
+    // The mirror reads the Hub (HTTPS, or huggingFace.endpoint's port) and writes the store.
+    "jobs-mirror": jobPolicySpec(["model-mirror"], [DNS, HTTPS, ...hubEgress(config.huggingFace.endpoint), store]),
     "jobs-preload": jobPolicySpec(["model-preload"], [DNS, store]),
     ...(config.objectStore.provider === "minio" ? { "jobs-minio-setup": jobPolicySpec(["object-store-setup"], [DNS, MINIO]) } : {}),
     "jobs-smoke-check": jobPolicySpec(["smoke-check"], [DNS, servers]),

@@ -2,6 +2,7 @@
  * Parses the raw `llm-serving:*` config ONCE into a typed StackConfig, or throws one ConfigError
  * that lists every bad key path, what was found and what is allowed.
  */
+import { DEFAULT_IMAGES, withRegistry } from "../images";
 import { r2VolumeBucketName } from "../naming";
 import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../serving/directFromHub";
 import { z } from "zod";
@@ -9,7 +10,7 @@ import { engines } from "../engines/registry";
 import { strategies } from "../storage/registry";
 import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "../serving/memory";
 import { ConfigError, ConfigIssue, describe } from "./issues";
-import { stackConfigSchema, StackConfig } from "./schema";
+import { stackConfigSchema, StackConfig, strategyDefaults } from "./schema";
 
 /** Environments where hostPath caches are allowed, and where revisions must be commits (the pack's defaults). */
 const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
@@ -51,7 +52,33 @@ export function parseStackConfig(raw: unknown): StackConfig {
     issues.push(...engines[m.engine].validate(m).map((issue) => ({ ...issue, path: ["models", i, ...issue.path] })));
   }
   if (issues.length > 0) throw new ConfigError(issues);
-  return config;
+  return withImageRegistry(config);
+}
+
+/** The config with every default image under `kubernetes.imageRegistry` (the engines' in serverImage). */
+function withImageRegistry(config: StackConfig): StackConfig {
+  const registry = config.kubernetes.imageRegistry;
+  if (!registry) return config;
+  const moved = (image: string, byDefault: string) => (image === byDefault ? withRegistry(image, registry) : image);
+  const { objectStore, storage } = config;
+  const minio = objectStore.minio ?? { image: DEFAULT_IMAGES.minio, clientImage: DEFAULT_IMAGES.mc };
+  const juicefs = storage.juicefs ?? (storage.strategy === "juicefs" ? strategyDefaults.juicefs() : undefined);
+  return {
+    ...config,
+    images: { python: moved(config.images.python, DEFAULT_IMAGES.python) },
+    objectStore:
+      objectStore.provider === "minio"
+        ? {
+            ...objectStore,
+            minio: { ...minio, image: moved(minio.image, DEFAULT_IMAGES.minio), clientImage: moved(minio.clientImage, DEFAULT_IMAGES.mc) },
+          }
+        : objectStore,
+    storage: {
+      ...storage,
+      preload: { ...storage.preload, image: moved(storage.preload.image, DEFAULT_IMAGES.s5cmd) },
+      ...(juicefs ? { juicefs: { ...juicefs, redis: { ...juicefs.redis, image: moved(juicefs.redis.image, DEFAULT_IMAGES.redis) } } } : {}),
+    },
+  };
 }
 
 function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): ConfigIssue[] {

@@ -5,6 +5,7 @@
  * engine live in `parse.ts` and in each strategy/engine file. Every object is strict so a typo in a
  * key is reported instead of silently ignored.
  */
+import { DEFAULT_IMAGES } from "../images";
 import { z } from "zod";
 
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -58,6 +59,13 @@ const kubernetes = z.strictObject({
   gpuResource: gpuResource.default("nvidia.com/gpu"),
   nodeSelector: nodeSelector.optional(),
   tolerations: z.array(toleration).optional(),
+  /** Registry that replaces the publisher's in every default image (repository path kept). Default: none. */
+  imageRegistry: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*$/, {
+      error: "must be a registry host[:port][/path] such as registry.example.com/mirror",
+    })
+    .optional(),
   /** The CUDA major version of the default engine images: 13 needs NVIDIA driver R580+, 12 picks the engines' CUDA 12.9 builds. */
   cudaVersion: z.literal([12, 13]).default(13),
 });
@@ -84,8 +92,8 @@ const s3 = z.strictObject({
 const minio = z.strictObject({
   storageSize: quantity.optional(),
   storageClassName: z.string().min(1).optional(),
-  image: image.default("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"),
-  clientImage: image.default("quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z"),
+  image: image.default(DEFAULT_IMAGES.minio),
+  clientImage: image.default(DEFAULT_IMAGES.mc),
 });
 
 const objectStore = z.strictObject({
@@ -99,7 +107,7 @@ const objectStore = z.strictObject({
 
 /** s5cmd defaults measured in BENCHMARKS.md: more, smaller parts in flight beat fewer, larger ones. */
 const preload = z.strictObject({
-  image: image.default("peakcom/s5cmd:v2.3.0"),
+  image: image.default(DEFAULT_IMAGES.s5cmd),
   numWorkers: positiveInt.max(1024).default(64),
   concurrency: positiveInt.max(256).default(32),
   partSizeMiB: positiveInt.min(5).max(5120).default(32),
@@ -181,12 +189,12 @@ const juicefs = z.strictObject({
   redis: z
     .strictObject({
       mode: z.enum(["inCluster", "external"]).default("inCluster"),
-      image: image.default("redis:7.4.6-alpine"),
+      image: image.default(DEFAULT_IMAGES.redis),
       storageSize: quantity.default("10Gi"),
       storageClassName: z.string().min(1).optional(),
       database: z.number().int().min(0).max(15).default(1),
     })
-    .default({ mode: "inCluster", image: "redis:7.4.6-alpine", storageSize: "10Gi", database: 1 }),
+    .default({ mode: "inCluster", image: DEFAULT_IMAGES.redis, storageSize: "10Gi", database: 1 }),
 });
 
 const s3Streaming = z.strictObject({
@@ -356,6 +364,17 @@ export const stackConfigSchema = z.strictObject({
   observability: observability.prefault({}),
   networkPolicy: networkPolicy.prefault({}),
   compileCache: compileCache.prefault({}),
+  /** Images with no other key: the Python image of the mirror, preload, checks and housekeeping. */
+  images: z.strictObject({ python: image.default(DEFAULT_IMAGES.python) }).prefault({}),
+  /** Where models come from: the public Hub, or a Hub mirror / artifact proxy speaking its API. */
+  huggingFace: z
+    .strictObject({
+      endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { error: "must be an http(s) URL such as https://hf-mirror.example.com" })
+        .optional(),
+    })
+    .prefault({}),
   /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
   hfToken: z.string().optional(),
   juicefsRedisUrl: z.string().optional(),

@@ -6,6 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigIssue } from "../config/issues";
 import { EngineName, KubernetesConfig, ModelConfig } from "../config/schema";
+import { withRegistry } from "../images";
 
 /** Where the engine reads weights from, as decided by the storage strategy or the mirror switch. */
 export type EngineModelSource =
@@ -83,9 +84,9 @@ export function serverImage(model: ModelConfig, engine: InferenceEngine, kube: K
   if (kube.cudaVersion === 12) {
     if (!engine.cuda12Image)
       throw new Error(`${engine.name} has no CUDA 12 image; parseStackConfig refuses kubernetes.cudaVersion 12 for it`);
-    return engine.cuda12Image;
+    return withRegistry(engine.cuda12Image, kube.imageRegistry);
   }
-  return engine.defaultImage;
+  return withRegistry(engine.defaultImage, kube.imageRegistry);
 }
 
 /** The NVIDIA driver a model's image needs, in words (a stack output and the README's driver floor). */

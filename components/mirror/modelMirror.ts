@@ -2,15 +2,16 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { minutes, mirrorBudgetSeconds } from "../budgets";
+import { DEFAULT_IMAGES } from "../images";
 import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
 import { MIRROR_CHECK, MIRROR_DOWNLOAD, MIRROR_UPLOAD, runScript, withScripts } from "../scripts";
-import { HUB_TRANSFER_ENV } from "../serving/directFromHub";
+import { HUB_TRANSFER_ENV, hubEndpointEnv } from "../serving/directFromHub";
 
-/** Pinned tools of the mirror Job. */
-export const MIRROR_PYTHON_IMAGE = "python:3.12.12-slim-bookworm";
+/** The Python image's default (`images.python`). */
+export const MIRROR_PYTHON_IMAGE = DEFAULT_IMAGES.python;
 export const HF_HUB_VERSION = "1.33.0";
 /** The upload step's S3 client (installed by the download step beside huggingface_hub). */
 export const BOTO3_VERSION = "1.44.8";
@@ -28,6 +29,8 @@ export interface ModelMirrorArgs {
   readonly configKey: string;
   /** Name of the Secret with HF_TOKEN, when an hfToken is configured. */
   readonly hfTokenSecret?: pulumi.Input<string>;
+  /** `huggingFace.endpoint`: a Hub mirror or artifact proxy. Default: the public Hub. */
+  readonly hubEndpoint?: string;
 }
 
 /** The setup check's probe: beside the models (never inside one), one per model, overwritten each run. */
@@ -77,7 +80,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
         },
         {
           name: "download",
-          image: MIRROR_PYTHON_IMAGE,
+          image: args.cluster.pythonImage,
           command: runScript(MIRROR_DOWNLOAD),
           env: [
             { name: "HF_REPO", value: model.huggingFace },
@@ -93,6 +96,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             // The upload's part size: this step hashes every part the upload sends.
             { name: "PART_MIB", value: String(preload.partSizeMiB) },
             ...HUB_TRANSFER_ENV,
+            ...hubEndpointEnv(args.hubEndpoint),
             { name: "HOME", value: "/work/home" },
             { name: "HF_HOME", value: "/work/hf-home" },
             ...(args.hfTokenSecret
@@ -107,7 +111,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
       containers: [
         {
           name: "upload",
-          image: MIRROR_PYTHON_IMAGE,
+          image: args.cluster.pythonImage,
           command: runScript(MIRROR_UPLOAD, "--concurrency", String(preload.concurrency)),
           env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }],
           resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },

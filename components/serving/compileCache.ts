@@ -9,7 +9,6 @@ import * as k8s from "@pulumi/kubernetes";
 import { KubernetesConfig, CompileCacheConfig, ModelConfig } from "../config/schema";
 import { ENGINE_UID, restrictedContainerSecurity } from "../cluster";
 import { InferenceEngine, serverImage } from "../engines/engine";
-import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { shortHash } from "../naming";
 import { COMPILE_CACHE_GC, runScript } from "../scripts";
 
@@ -38,6 +37,7 @@ export function compileCachePieces(
   engine: InferenceEngine,
   kube: KubernetesConfig,
   settings: CompileCacheConfig,
+  pythonImage: string,
 ): CompileCachePieces {
   const key = compileCacheKey(model, engine, kube);
   const mount = { name: "compile-cache", mountPath: COMPILE_CACHE_MOUNT };
@@ -51,7 +51,7 @@ export function compileCachePieces(
         // sticky and world-writable; each server then makes its own subdirectory as ENGINE_UID, 0700,
         // and refuses one another user owns or may write (compile_cache_gc.py).
         name: "compile-cache-permissions",
-        image: MIRROR_PYTHON_IMAGE,
+        image: pythonImage,
         command: ["python3", "-c", `import os; os.chmod("${COMPILE_CACHE_MOUNT}", 0o1777)`],
         resources: small,
         securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: false, runAsUser: 0, runAsGroup: 0 },
@@ -59,7 +59,7 @@ export function compileCachePieces(
       },
       {
         name: "compile-cache-gc",
-        image: MIRROR_PYTHON_IMAGE,
+        image: pythonImage,
         command: runScript(COMPILE_CACHE_GC, COMPILE_CACHE_MOUNT, key, String(settings.sizeGiB)),
         resources: small,
         securityContext: { ...restrictedContainerSecurity(), runAsUser: ENGINE_UID, runAsGroup: ENGINE_UID },

@@ -21,8 +21,16 @@ export function hubDownloadGiB(sizeGiB: number): number {
  */
 export const MAX_HUB_DOWNLOAD_GIB = 200;
 
+/** HF_ENDPOINT for `huggingFace.endpoint` (a Hub mirror or artifact proxy); none for the public Hub. */
+export function hubEndpointEnv(endpoint: string | undefined): { name: string; value: string }[] {
+  return endpoint ? [{ name: "HF_ENDPOINT", value: endpoint }] : [];
+}
+
 /** A plan with no storage: weights land in the pod's cache emptyDir on every cold start. */
-export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "source"> & { source: EngineModelSource } {
+export function directFromHubPlan(
+  model: ModelConfig,
+  hubEndpoint?: string,
+): Omit<ModelCachePlan, "source"> & { source: EngineModelSource } {
   return {
     source: { kind: "huggingFace", repo: model.huggingFace, revision: model.revision },
     loadingPath: `Hugging Face ${model.huggingFace}@${model.revision} (not mirrored; downloaded by the engine)`,
@@ -30,7 +38,7 @@ export function directFromHubPlan(model: ModelConfig): Omit<ModelCachePlan, "sou
     volumeMounts: [],
     volumeClaimTemplates: [],
     initContainers: [],
-    env: HUB_TRANSFER_ENV,
+    env: [...HUB_TRANSFER_ENV, ...hubEndpointEnv(hubEndpoint)],
     nodeSelector: {},
     spreadable: true,
     fillAt: "engine",

@@ -89,7 +89,7 @@ export function podSpec(
   const gpu = { [kube.gpuResource]: String(model.gpus) };
   const memory = memoryQuantity(model);
   const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [], volumes: [], volumeMounts: [] };
-  const compile = args.compileCache?.enabled ? compileCachePieces(model, engine, kube, args.compileCache) : undefined;
+  const compile = args.compileCache?.enabled ? compileCachePieces(model, engine, kube, args.compileCache, cluster.pythonImage) : undefined;
   return {
     serviceAccountName,
     automountServiceAccountToken: false,

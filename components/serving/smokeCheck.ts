@@ -4,7 +4,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
 import { ModelConfig } from "../config/schema";
 import { apiKeyEnv } from "../engines/engine";
-import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { labels, shortHash } from "../naming";
 import { runScript, SMOKE_CHECK, withScripts } from "../scripts";
 
@@ -32,7 +31,7 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
       containers: [
         {
           name: "smoke-check",
-          image: MIRROR_PYTHON_IMAGE,
+          image: args.cluster.pythonImage,
           command: runScript(SMOKE_CHECK, args.baseUrl, args.model.name),
           resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
           securityContext: restrictedContainerSecurity(),

@@ -5,7 +5,6 @@ import { cpuCores, restrictedContainerSecurity, serverCpu } from "../cluster";
 import { ModelConfig, S3StreamingConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { modelPrefix } from "../naming";
 import { SGLANG_IMAGE } from "../engines/sglang";
-import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { runScript, VERIFY_STREAMED } from "../scripts";
 import { s3EnvFromSecret } from "../store/modelStore";
 import { ModelCache, ModelCacheArgs, ModelCachePlan, nodeLocalKvCache, nodeLocalKvCacheIssues, StorageStrategy } from "./strategy";
@@ -66,7 +65,7 @@ export class S3StreamingModelCache extends ModelCache {
       initContainers: [
         {
           name: "verify-objects",
-          image: MIRROR_PYTHON_IMAGE,
+          image: args.cluster.pythonImage,
           command: runScript(VERIFY_STREAMED),
           env: [
             { name: "BUCKET", value: store.bucket },

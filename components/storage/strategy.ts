@@ -12,7 +12,6 @@ import { ClusterContext, podSecurity, restrictedContainerSecurity, RUN_AS_USER, 
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
-import { MIRROR_PYTHON_IMAGE } from "../mirror/modelMirror";
 import { PRELOAD, PRUNE_REVISIONS, runScript, s5cmdCopyFlags, WAIT_FOR_VERIFIED, withScripts } from "../scripts";
 import { ModelStore, s3EnvFromSecret } from "../store/modelStore";
 import { EngineModelSource } from "../engines/engine";
@@ -156,7 +155,7 @@ export function preloadContainers(
     s5cmdHandoverContainer(args, uid),
     withS5cmdOnPath({
       name: "preload",
-      image: MIRROR_PYTHON_IMAGE,
+      image: args.cluster.pythonImage,
       command: runScript(PRELOAD, ...s5cmdCopyFlags(args.preload).split(" ")),
       env: [
         { name: "BUCKET", value: args.store.bucket },
@@ -189,7 +188,7 @@ export function pruneRevisionsCommand(model: ModelConfig, keep: number, root = M
 export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string, uid = RUN_AS_USER): Container {
   return {
     name: "prune-revisions",
-    image: MIRROR_PYTHON_IMAGE,
+    image: args.cluster.pythonImage,
     command: pruneRevisionsCommand(args.model, args.keepRevisions),
     resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
     securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
@@ -225,7 +224,7 @@ export function revisionCleanupJob(
       containers: [
         {
           name: "prune-revisions",
-          image: MIRROR_PYTHON_IMAGE,
+          image: cluster.pythonImage,
           command: pruneRevisionsCommand(model, args.keepRevisions),
           resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
           securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
