@@ -94,9 +94,10 @@ function jobPolicySpec(components: string[], egress: Egress[]): Spec {
       matchLabels: { "app.kubernetes.io/part-of": PART_OF },
       matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: components }],
     },
+    // No ingress rules (and none at all for egress when empty): the API server stores an empty list
+    // as absent, so writing one would make every apply a change.
     policyTypes: ["Ingress", "Egress"],
-    ingress: [],
-    egress,
+    ...(egress.length > 0 ? { egress } : {}),
   };
 }
 
