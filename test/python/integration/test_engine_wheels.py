@@ -103,3 +103,47 @@ def test_the_engines_download_with_a_hub_that_reads_the_transfer_setting(facts):
 
     for name in render_facts()["hubTransferEnv"]:
         assert name in vars(huggingface_hub.constants), f"huggingface_hub {huggingface_hub.__version__} does not read {name}"
+
+
+def wheel_module(package, version, path, name):
+    """One module of the cached wheel, loaded as it ships (for self-contained modules only)."""
+    import types
+
+    wheel_sources(package, version)
+    with zipfile.ZipFile(next((CACHE / f"{package}-{version}").glob("*.whl"))) as whl:
+        code = whl.read(path).decode()
+    module = types.ModuleType(name)
+    exec(compile(code, f"{package}-{version}/{path}", "exec"), module.__dict__)  # noqa: S102 - the pinned wheel's own code
+    return module
+
+
+def test_sglang_reads_the_api_key_from_the_server_args_file_the_secret_holds(facts, tmp_path):
+    """SGLang's own config merger (the pinned wheel's utils/server_args_config_parser.py) turns the
+    program's `--config <file>` and the file's `api-key: "…"` into `--api-key <key>`, byte for byte,
+    whatever the key's characters: the key is in the file, never in argv."""
+    import argparse
+
+    engine = facts["sglang"]
+    sources = wheel_sources("sglang", engine["version"])
+    assert re.search(r'"--config",\s*type=str', sources), "sglang's parser has no --config"
+    assert "config_merger.merge_config_with_args(argv)" in sources
+    merger = wheel_module("sglang", engine["version"], "sglang/srt/utils/server_args_config_parser.py", "server_args_config_parser")
+    flag, path = engine["apiKey"]["args"]
+    assert flag == "--config" and path.endswith(".yaml") and engine["apiKey"]["env"] == []
+    file = tmp_path / pathlib.Path(path).name
+    file.write_text(engine["apiKey"]["file"])
+    # api_key is a plain str field of ServerArgs: a store action, as ServerArgs.add_cli_args makes it.
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api-key", type=str)
+    parser.add_argument("--config", type=str)
+    parser.add_argument("--port", type=int)
+    argv = merger.ConfigArgumentMerger(parser).merge_config_with_args(["--port", "30000", "--config", str(file)])
+    assert argv == ["--api-key", render_facts()["sampleApiKey"], "--port", "30000"]
+    assert parser.parse_args(argv).api_key == render_facts()["sampleApiKey"]
+
+
+def test_vllm_reads_the_api_key_from_its_env_var(facts):
+    sources = wheel_sources("vllm", facts["vllm"]["version"])
+    assert facts["vllm"]["apiKey"]["args"] == []
+    for name in facts["vllm"]["apiKey"]["env"]:
+        assert re.search(rf'["\']{name}["\']', sources), f"vllm {facts['vllm']['version']} never reads {name}"
