@@ -11,6 +11,7 @@ import { ModelMirror } from "./mirror/modelMirror";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { scriptsConfigMapData } from "./scripts";
+import { verifiedCopyBudgetSeconds } from "./budgets";
 import { labels } from "./naming";
 import { podSecurityLevel, podSecurityLabels, PodSecurityLevel } from "./podSecurity";
 import { directFromHubPlan } from "./serving/directFromHub";
@@ -224,7 +225,14 @@ export class LlmServing extends pulumi.ComponentResource {
       if (!config.kubernetes.skipAwait) {
         smokeCheckJob(
           `${model.name}-smoke-check`,
-          { model, cluster, baseUrl: server.baseUrl, apiKeySecret },
+          {
+            model,
+            cluster,
+            baseUrl: server.baseUrl,
+            apiKeySecret,
+            // The mirror and the preload first, where a cache is filled; then the server's own await budget.
+            serverWaitSeconds: (model.mirror ? verifiedCopyBudgetSeconds(model) : 0) + server.startup.awaitSeconds,
+          },
           { parent: server, dependsOn: [server.workload] },
         );
       }

@@ -46,7 +46,7 @@ describe("llm-serving:apiKey", () => {
     expect(file).toBe(`api-key: "${KEY}"\n`);
     expect(yamlParse(file)).toEqual({ "api-key": KEY });
     const smoke = run.one("kubernetes:batch/v1:Job", "chat-smoke-check").inputs.spec.template.spec.containers[0];
-    expect(smoke.env).toEqual([byRef("SERVER_API_KEY", "chat-api-key")]);
+    expect(smoke.env).toContainEqual(byRef("SERVER_API_KEY", "chat-api-key"));
     const leaking = run.resources.filter((r) => !r.name.endsWith("-api-key") && JSON.stringify(r.inputs).includes(KEY));
     expect(leaking.map((r) => r.name)).toEqual([]);
     expect(await resolve(run.serving.models.chat.authorization)).toBe(

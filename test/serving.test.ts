@@ -361,7 +361,8 @@ describe("smoke check after deploy", () => {
       expect(await resolve(run.serving.models.m.baseUrl)).toBe(`http://m.llm.svc.cluster.local:${port}/v1`);
       expect(check.terminationMessagePolicy).toBe("FallbackToLogsOnError");
       expect(check.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
-      expect(check.env).toBeUndefined();
+      // No key on an open endpoint: only how long the Service may refuse connections.
+      expect(check.env.map((e: any) => e.name)).toEqual(["CONNECT_WAIT_SECONDS"]);
       expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     },
   );
@@ -717,6 +718,18 @@ describe("startup budget when the engine downloads from the Hub itself (mirror: 
     // A mirrored model reads from its cache volume: no download, no request.
     const mirrored = podSpecOf((await runProgram(rawFor("hostPath", "vllm", "minio", { sizeGiB: 140 }))).one(DEPLOYMENT, "m-server"));
     expect(mirrored.containers[0].resources.requests["ephemeral-storage"]).toBeUndefined();
+  });
+
+  it("the smoke check waits for the Service as long as the mirror, the preload and the server may take (no ordering without Pulumi)", async () => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio", { sizeGiB: 16 }));
+    const server = run.resources.find((r) => r.name === "m-server")!;
+    const job = run.one("kubernetes:batch/v1:Job", "m-smoke-check");
+    const wait = Number(job.inputs.spec.template.spec.containers[0].env.find((e: any) => e.name === "CONNECT_WAIT_SECONDS").value);
+    // mirror 62 min + preload 47 min, then the server's await budget (its Pulumi timeout).
+    const awaitMinutes = Number(/^(\d+)m$/.exec(server.opts.customTimeouts!.create!)![1]);
+    expect(wait).toBeGreaterThan((62 + 47) * 60);
+    expect(wait).toBeLessThanOrEqual((62 + 47 + awaitMinutes) * 60);
+    expect(job.inputs.spec.activeDeadlineSeconds).toBe(wait + 900);
   });
 
   it("refuses a download no node's root disk holds, pointing to mirror: true", async () => {

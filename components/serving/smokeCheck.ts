@@ -18,6 +18,11 @@ export interface SmokeCheckArgs {
   readonly baseUrl: pulumi.Input<string>;
   /** The Secret with the server's API key, when it requires one. Default: none. */
   readonly apiKeySecret?: pulumi.Input<string>;
+  /**
+   * How long the server may take to accept connections: its fill and startup budget (Pulumi creates
+   * the Job once the server is Ready; applied without that ordering, the Job may start first).
+   */
+  readonly serverWaitSeconds: number;
 }
 
 /** The check's pod: `/v1/models` must list the model, a 1-token completion must answer. */
@@ -35,7 +40,10 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
           command: runScript(SMOKE_CHECK, args.baseUrl, args.model.name),
           resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
           securityContext: restrictedContainerSecurity(),
-          ...(args.apiKeySecret ? { env: [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] } : {}),
+          env: [
+            { name: "CONNECT_WAIT_SECONDS", value: String(args.serverWaitSeconds) },
+            ...(args.apiKeySecret ? [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] : []),
+          ],
           // The failure (status and body) is the termination message `kubectl describe` shows.
           terminationMessagePolicy: "FallbackToLogsOnError",
         },
@@ -46,7 +54,7 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
   return {
     // A wrong answer is not transient: two tries, then the `up` fails with the body.
     backoffLimit: 1,
-    activeDeadlineSeconds: 900,
+    activeDeadlineSeconds: args.serverWaitSeconds + 900,
     template: {
       // Any change to the model's config changes the template, so the Job runs again after the roll.
       metadata: {

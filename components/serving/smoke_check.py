@@ -4,7 +4,9 @@ model name on /v1/models and answer a 1-token completion. Any other answer fails
 termination message.
 
 Usage: smoke_check.py BASE_URL MODEL_NAME   (BASE_URL ends in /v1)
-Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token).
+Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token);
+CONNECT_WAIT_SECONDS, how long the Service may refuse connections (default 60: Pulumi creates the Job
+once the server is Ready; applied without that ordering, the program passes the server's whole budget).
 """
 
 import json
@@ -14,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-CONNECT_RETRY_SECONDS = 60
+CONNECT_RETRY_SECONDS = float(os.environ.get("CONNECT_WAIT_SECONDS", "60"))
 COMPLETION_TIMEOUT_SECONDS = 300
 TERMINATION_LOG = "/dev/termination-log"
 
@@ -44,7 +46,7 @@ def call(method, url, body=None, timeout=30):
             return error.code, error.read().decode(errors="replace")
         except (urllib.error.URLError, ConnectionError) as error:
             if time.monotonic() > deadline:
-                fail(f"{method} {url}: no answer for {CONNECT_RETRY_SECONDS} s ({getattr(error, 'reason', error)})")
+                fail(f"{method} {url}: no answer for {CONNECT_RETRY_SECONDS:.0f} s (CONNECT_WAIT_SECONDS; {getattr(error, 'reason', error)})")
             time.sleep(2)
 
 

@@ -135,3 +135,24 @@ def test_a_server_with_an_api_key_is_called_with_it_and_refuses_without():
         assert "k3y-0123456789abcdef" not in refused.stderr
     finally:
         server.shutdown()
+
+
+def test_a_server_that_comes_up_within_connect_wait_seconds_is_waited_for():
+    """Applied without Pulumi's ordering the check can start before the server: it waits for the
+    Service as long as CONNECT_WAIT_SECONDS (the server's budget, from the program), then checks it."""
+    answering, _ = serve(GOOD)
+    handler = answering.RequestHandlerClass
+    answering.shutdown()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    late = threading.Timer(
+        3.0, lambda: threading.Thread(target=http.server.ThreadingHTTPServer(("127.0.0.1", port), handler).serve_forever, daemon=True).start()
+    )
+    late.start()
+    env = {**os.environ, "CONNECT_WAIT_SECONDS": "30"}
+    run = subprocess.run(
+        [sys.executable, SCRIPT, f"http://127.0.0.1:{port}/v1", "small"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "small answers at" in run.stdout
