@@ -209,6 +209,16 @@ describe("the JuiceFS volume's own credential", () => {
     expect(noPublic.inputs).toMatchObject({ bucketName: volume.inputs.name, enabled: false });
   });
 
+  it("R2: volumeBucket shared keeps an existing volume in the weights' bucket (the old, bucket-wide token), with a warning", async () => {
+    const run = await runProgram(juicefs(r2Config({ volumeBucket: "shared" })));
+    expect(run.byType("cloudflare:index/r2Bucket:R2Bucket").map((b) => b.name)).toEqual(["bucket"]);
+    const volume = run.byType("cloudflare:index/apiToken:ApiToken").find((t) => t.name === "volume-token")!;
+    expect(Object.keys(JSON.parse(volume.inputs.policies[0].resources))).toEqual([
+      `com.cloudflare.edge.r2.bucket.${ACCOUNT}_default_weights`,
+    ]);
+    expect((await volumeSecret(run)).bucket).toBe(`https://${ACCOUNT}.r2.cloudflarestorage.com/weights`);
+  });
+
   it("R2: refuses a bucket name that leaves no room for the volume's bucket, naming the key", async () => {
     const raw: Record<string, unknown> = juicefs(r2Config());
     (raw.objectStore as Record<string, unknown>).bucket = "b".repeat(56);

@@ -107,7 +107,12 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       message: 'is required when objectStore.provider is "r2" (the 32-hex Cloudflare account id)',
     });
   }
-  if (store.provider === "r2" && config.storage.strategy === "juicefs" && r2VolumeBucketName(store.bucket).length > 63) {
+  if (
+    store.provider === "r2" &&
+    config.storage.strategy === "juicefs" &&
+    store.r2?.volumeBucket !== "shared" &&
+    r2VolumeBucketName(store.bucket).length > 63
+  ) {
     issues.push({
       path: ["objectStore", "bucket"],
       message: `found ${store.bucket.length} characters; with storage.strategy juicefs on R2 the volume gets its own bucket ${r2VolumeBucketName(store.bucket)}, which must fit in 63: expected at most ${63 - r2VolumeBucketName("").length}`,

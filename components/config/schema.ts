@@ -82,6 +82,12 @@ const r2 = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{32}$/)
     .default("2efd5506f9c8494dacb1fa10a3e7d5b6"),
+  /**
+   * Where a JuiceFS volume writes: `own`, a bucket of its own with a token scoped to it; `shared`, the
+   * weights' bucket with a bucket-wide token that could delete the weights (what stacks did before
+   * `own`; keeps an existing volume readable until it is moved).
+   */
+  volumeBucket: z.enum(["own", "shared"]).default("own"),
 });
 
 const s3 = z.strictObject({

@@ -111,7 +111,14 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
     // R2 tokens name whole buckets and its write group includes delete: a token on the weights' bucket
     // could delete the weights. JuiceFS gets a bucket of its own (same jurisdiction and location,
     // protected like the weights': it holds the volume's data) and a token scoped to it alone.
-    if (args.volumePrefix) {
+    if (args.volumePrefix && r2.volumeBucket === "shared") {
+      pulumi.log.warn(
+        "objectStore.r2.volumeBucket is shared: the JuiceFS volume's token can delete the weights in the whole bucket; move the volume to its own bucket (volumeBucket: own, see README)",
+        this,
+      );
+      const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId));
+      this.volume = { bucket: bucket.name, prefix: args.volumePrefix, credentials };
+    } else if (args.volumePrefix) {
       const volumeBucketName = r2VolumeBucketName(bucketName);
       const volumeBucket = new cloudflare.R2Bucket(
         "volume-bucket",
