@@ -6,6 +6,9 @@
 #   bash scripts/dev.sh pytest-integration  the pod scripts with real s5cmd and versitygw
 #   bash scripts/dev.sh lint-scripts  ruff and shellcheck over the pod scripts and the repo's shell
 #   bash scripts/dev.sh install only the installs (what .ci/run does before linting)
+#   bash scripts/dev.sh node up|down|status   the one-node cluster of the node tests (as root;
+#                               scripts/node-cluster.sh): up builds what is missing and starts it
+#   bash scripts/dev.sh test-node  the node tests (test/node), inside the cluster's network namespace
 # Puts Node 22 on PATH (scripts/node.sh), installs the program's and the policy pack's packages
 # when package-lock.json changed since the last install, then runs the npm script.
 set -euo pipefail
@@ -48,10 +51,20 @@ case "${1:-}" in
     # The pod scripts and the repo's own: ruff for Python, shellcheck for shell.
     llm_serving_python
     venv_bin="$(dirname "$LLM_SERVING_PYTHON")"
-    "$venv_bin/ruff" check --line-length 150 components test/python bench
-    "$venv_bin/ruff" format --check --line-length 150 components test/python bench
+    "$venv_bin/ruff" check --line-length 150 components test/python test/node bench scripts
+    "$venv_bin/ruff" format --check --line-length 150 components test/python test/node bench scripts
     "$venv_bin/shellcheck" components/*/*.sh scripts/*.sh .ci/run policies/analyzer
     ;;
+  node)
+    shift
+    exec bash scripts/node-cluster.sh "$@"
+    ;;
+  test-node)
+    shift
+    llm_serving_python
+    bash scripts/toolchain.sh pulumi >/dev/null
+    exec bash scripts/node-cluster.sh exec npx vitest run --config vitest.node.config.mts "$@"
+    ;;
   install) ;;
-  *) echo "usage: bash scripts/dev.sh local|test|pytest-integration|lint-scripts|install [args]" >&2 && exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh local|test|pytest-integration|lint-scripts|install|node|test-node [args]" >&2 && exit 2 ;;
 esac

@@ -7,6 +7,9 @@
 #                                  for integration tests: no scheduler, no kubelet)
 #   scripts/toolchain.sh s3        s5cmd (the preload Jobs' copier) + versitygw (an S3 server)
 #   scripts/toolchain.sh bench     s3 + Debian's awscli and busybox (the transfer benchmark)
+#   scripts/toolchain.sh node      what the one-node cluster adds (scripts/node-cluster.sh): kubelet,
+#                                  kube-scheduler, kube-proxy, kubectl, CoreDNS, a pause binary, and
+#                                  the MinIO server and client for the local images
 #   scripts/toolchain.sh pulumi    the Pulumi CLI + its kubernetes and random provider plugins (the
 #                                  engine of `npm run local` and the engine tests), built concurrently
 #
@@ -34,6 +37,9 @@ KUBERNETES_PLUGIN_VERSION=4.25.0
 # The random plugin serves @pulumi/random's tokens; it reports the SDK version the program pins.
 RANDOM_PLUGIN_VERSION=$(node -p 'require("./package-lock.json").packages["node_modules/@pulumi/random"].version')
 ACTIONLINT_VERSION=$(module_version lint github.com/rhysd/actionlint)
+COREDNS_VERSION=$(module_version coredns github.com/coredns/coredns)
+MINIO_VERSION=$(module_version minio github.com/minio/minio)
+MC_VERSION=$(module_version mc github.com/minio/mc)
 S5CMD_VERSION=$(module_version bench github.com/peak/s5cmd/v2)
 VERSITYGW_VERSION=$(module_version bench github.com/versity/versitygw)
 
@@ -89,6 +95,32 @@ cluster() {
   build etcd "$ETCD_VERSION" go_build etcd go.etcd.io/etcd/server/v3
   build kube-apiserver "$KUBERNETES_VERSION" go_build kubernetes k8s.io/kubernetes/cmd/kube-apiserver
   build kube-controller-manager "$KUBERNETES_VERSION" go_build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager
+}
+
+# kube_build NAME: a k8s.io/kubernetes command with the version stamps `hack/lib/version.sh` sets
+# (without them `/version` says v0.0.0-master and `kubectl version` refuses the skew).
+kube_build() {
+  local minor=${KUBERNETES_VERSION#v1.} ldflags="-s -w" pkg
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  go_build kubernetes "k8s.io/kubernetes/cmd/$1" "$ldflags"
+}
+
+# The pause binary every pod sandbox runs: the project's own (toolchain/pause), as no registry is reachable.
+pause_build() { (cd toolchain/pause && go build -ldflags "-s -w" -o "$out" .); }
+
+node() {
+  build kubelet "$KUBERNETES_VERSION" kube_build kubelet
+  build kube-scheduler "$KUBERNETES_VERSION" kube_build kube-scheduler
+  build kube-proxy "$KUBERNETES_VERSION" kube_build kube-proxy
+  build kubectl "$KUBERNETES_VERSION" kube_build kubectl
+  build coredns "$COREDNS_VERSION" go_build coredns github.com/coredns/coredns
+  build pause "$(digest pause)" pause_build
+  build minio "$MINIO_VERSION" go_build minio github.com/minio/minio
+  build mc "$MC_VERSION" go_build mc github.com/minio/mc
 }
 
 s3() {
@@ -168,7 +200,8 @@ for target in "${@:-lint}"; do
     s3) s3 ;;
     bench) bench ;;
     pulumi) pulumi_toolchain ;;
-    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, s3, bench or pulumi)" >&2; exit 2 ;;
+    node) node ;;
+    *) echo "toolchain: unknown target \"$target\" (expected lint, cluster, s3, bench, pulumi or node)" >&2; exit 2 ;;
   esac
 done
 echo "$BIN"

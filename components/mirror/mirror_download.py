@@ -2,7 +2,8 @@
 Hugging Face repo, check that they fit before downloading anything, download exactly those with the
 hf CLI, hash every file (a thread per CPU the container may use: hashlib releases the GIL; each
 thread reads 1 MiB at a time, so memory stays flat whatever the part size), and write the manifests. It
-also installs the upload step's boto3 beside huggingface_hub in /work/pip.
+also installs the upload step's boto3 beside huggingface_hub in /work/pip, unless the image already
+has both at the pinned versions (images built for clusters without a package index).
 
 The same pass hashes each upload part: the upload sends every part with its SHA-256, so the store
 refuses bytes that differ from the ones hashed here, and keeps the object's S3 checksum, which the
@@ -161,6 +162,19 @@ def write_manifests(work, model_dir, repo, revision, part_bytes):
     return files
 
 
+def preinstalled():
+    """Whether the image already has the pinned huggingface_hub and boto3 (an image built for clusters
+    without a package index): then nothing is installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("huggingface_hub") == os.environ.get("HF_HUB_VERSION") and metadata.version("boto3") == os.environ.get(
+            "BOTO3_VERSION"
+        )
+    except metadata.PackageNotFoundError:
+        return False
+
+
 def main(work):
     repo, revision = os.environ["HF_REPO"], os.environ["HF_REVISION"]
     key = os.environ.get("CONFIG_PATH", "llm-serving:models[]")
@@ -174,23 +188,28 @@ def main(work):
         sys.exit(f"FATAL: manifest.json at this prefix names {existing.get('repo')}@{existing.get('revision')}, expected {repo}@{revision}")
 
     pip = work / "pip"
-    if not (pip / "huggingface_hub").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-cache-dir",
-                "--target",
-                str(pip),
-                "huggingface_hub==" + os.environ["HF_HUB_VERSION"],
-                "boto3==" + os.environ["BOTO3_VERSION"],
-            ],
-            check=True,
-        )
-    sys.path.insert(0, str(pip))
+    if preinstalled():
+        print(f"huggingface_hub {os.environ['HF_HUB_VERSION']} and boto3 {os.environ['BOTO3_VERSION']} are in the image; nothing to install")
+        hf = [sys.executable, "-m", "huggingface_hub.cli.hf"]
+    else:
+        if not (pip / "huggingface_hub").exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-cache-dir",
+                    "--target",
+                    str(pip),
+                    "huggingface_hub==" + os.environ["HF_HUB_VERSION"],
+                    "boto3==" + os.environ["BOTO3_VERSION"],
+                ],
+                check=True,
+            )
+        sys.path.insert(0, str(pip))
+        hf = [str(pip / "bin" / "hf")]
     from huggingface_hub import HfApi
     from huggingface_hub.hf_api import RepoFile
 
@@ -207,7 +226,7 @@ def main(work):
 
     model_dir = work / "model"
     env = dict(os.environ, PYTHONPATH=str(pip))
-    subprocess.run([str(pip / "bin" / "hf"), "download", repo, *chosen, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
+    subprocess.run([*hf, "download", repo, *chosen, "--revision", revision, "--local-dir", str(model_dir)], check=True, env=env)
     described = write_manifests(work, model_dir, repo, revision, int(os.environ["PART_MIB"]) * MIB)
     missing = sorted(set(chosen) - {f["path"] for f in described})
     if missing:

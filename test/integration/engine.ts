@@ -31,7 +31,8 @@ export function engineBin(): string {
   return bin;
 }
 
-export async function startEngine(server?: ApiServer): Promise<Engine> {
+/** An engine for the API server of `cluster`: a test ApiServer, or the path of a kubeconfig (the node tests' cluster). */
+export async function startEngine(cluster?: ApiServer | string): Promise<Engine> {
   const bin = engineBin();
   const workDir = mkdtempSync(join(tmpdir(), "llm-serving-engine-"));
   const backend = join(workDir, "state");
@@ -44,9 +45,11 @@ export async function startEngine(server?: ApiServer): Promise<Engine> {
     PULUMI_HOME: join(workDir, "pulumi-home"),
     PATH: `${bin}:${process.env.PATH ?? ""}`,
   };
-  if (server) {
+  if (typeof cluster === "string") {
+    envVars.KUBECONFIG = cluster;
+  } else if (cluster) {
     const file = join(workDir, "kubeconfig");
-    writeFileSync(file, kubeconfigFor(server), { mode: 0o600 });
+    writeFileSync(file, kubeconfigFor(cluster), { mode: 0o600 });
     envVars.KUBECONFIG = file;
   }
   const pulumiCommand = await PulumiCommand.get({ root: join(bin, "..") });

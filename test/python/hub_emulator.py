@@ -1,19 +1,23 @@
 """A local stand-in for the Hugging Face Hub, speaking the part of its HTTP API that huggingface_hub
 uses to list and download a model repo: repo info, the recursive tree (with sizes and LFS oids) and
 `resolve` (HEAD for metadata, GET for bytes). Serves one repo at one commit from a directory, on
-loopback only. Every request path is recorded, so tests can tell what was fetched.
+loopback (or, for the node tests, the node IP inside the test cluster's network namespace). Every
+request path is recorded, so tests can tell what was fetched.
+
+    python3 hub_emulator.py REPO COMMIT DIR HOST PORT   serves until killed; prints its endpoint
 """
 
 import hashlib
 import http.server
 import json
 import pathlib
+import sys
 import threading
 import urllib.parse
 
 
 class HubEmulator:
-    def __init__(self, repo, commit, root):
+    def __init__(self, repo, commit, root, host="127.0.0.1", port=0):
         self.repo, self.commit, self.root = repo, commit, pathlib.Path(root)
         self.requests = []
         emulator = self
@@ -28,8 +32,8 @@ class HubEmulator:
             def do_GET(self):
                 emulator.handle(self, body=True)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self.endpoint = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -97,3 +101,11 @@ class HubEmulator:
                 headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(len(data))})
             return self.send(handler, 200, headers, data, body)
         return self.send(handler, 404, {}, b"unknown route", body)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6:
+        sys.exit("usage: hub_emulator.py REPO COMMIT DIR HOST PORT")
+    emulator = HubEmulator(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    print(f"Hugging Face Hub emulator for {emulator.repo}@{emulator.commit} at {emulator.endpoint}", flush=True)
+    emulator.server.serve_forever()

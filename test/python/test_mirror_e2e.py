@@ -3,6 +3,7 @@ its hf CLI against a local Hub emulator (HF_ENDPOINT) serving a generated model 
 ships an `original/` checkpoint, as Llama repos do."""
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -42,12 +43,13 @@ def hub(tmp_path):
         yield emulator
 
 
-def mirror(tmp_path, hub, **env):
+def mirror(tmp_path, hub, preinstalled=False, **env):
     work = tmp_path / "work"
-    (work / "pip" / "bin").mkdir(parents=True, exist_ok=True)
+    work.mkdir(exist_ok=True)
     # The Job pip-installs huggingface_hub into /work/pip; here it is the one this venv has.
     link = work / "pip" / "huggingface_hub"
-    if not link.exists():
+    if not preinstalled and not link.exists():
+        (work / "pip" / "bin").mkdir(parents=True, exist_ok=True)
         link.symlink_to(pathlib.Path(huggingface_hub.__file__).parent)
         (work / "pip" / "bin" / "hf").symlink_to(pathlib.Path(shutil.which("hf", path=str(pathlib.Path(sys.executable).parent))))
     run_env = {
@@ -69,6 +71,16 @@ def mirror(tmp_path, hub, **env):
     }
     run = subprocess.run([sys.executable, str(SCRIPT)], check=False, env=run_env, capture_output=True, text=True, timeout=120)
     return run, work
+
+
+def test_an_image_with_the_pinned_packages_installs_nothing(tmp_path, hub):
+    """An image that ships huggingface_hub and boto3 at the pinned versions (the node tests' local
+    Python image, air-gapped clusters) needs no package index: no /work/pip, the image's hf CLI."""
+    run, work = mirror(tmp_path, hub, preinstalled=True, BOTO3_VERSION=importlib.metadata.version("boto3"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "are in the image; nothing to install" in run.stdout
+    assert not (work / "pip").exists()
+    assert "model-00001-of-00002.safetensors" in downloaded(hub)
 
 
 def downloaded(hub):

@@ -147,3 +147,17 @@ def test_vllm_reads_the_api_key_from_its_env_var(facts):
     assert facts["vllm"]["apiKey"]["args"] == []
     for name in facts["vllm"]["apiKey"]["env"]:
         assert re.search(rf'["\']{name}["\']', sources), f"vllm {facts['vllm']['version']} never reads {name}"
+
+
+def test_the_node_stand_in_accepts_exactly_the_pinned_vllm_parser_flags(facts):
+    """test/node/standin/engine_flags.py reads the flag set from the same wheel: every flag the program
+    renders for vLLM is in it, a misspelt one is not."""
+    sys.path.insert(0, str(REPO / "test" / "node" / "standin"))
+    import engine_flags
+
+    flags = set(engine_flags.extract("vllm", facts["vllm"]["version"])["flags"])
+    rendered = {"--host", "--port", "--served-model-name", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization"}
+    rendered |= {"--load-format", "--model-loader-extra-config", "--download-dir", "--revision"}
+    assert rendered <= flags
+    assert {"--enable-prefix-caching", "--no-enable-prefix-caching", "--headless", "--api-server-count"} <= flags
+    assert "--tensor-parallel-sizes" not in flags

@@ -1,0 +1,180 @@
+/**
+ * The local stack's shape (MinIO store, hostPath cache, vLLM) on a real node: the one-node cluster of
+ * `scripts/node-cluster.sh`, the local images of `scripts/node_images.py` (the engine is the CPU
+ * STAND-IN of test/node/standin, not vLLM), the Hub emulator serving a model this test makes, and the
+ * real Pulumi engine with await on. Runs inside the cluster's network namespace (`npm run test:node`).
+ */
+import { Stack } from "@pulumi/pulumi/automation";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toolchainBinDir } from "../../scripts/localTools";
+import { Engine, startEngine } from "../integration/engine";
+
+const NODE_IP = "10.77.0.2";
+const NODE_STATE = process.env.LLM_SERVING_NODE_STATE ?? "/var/lib/llm-serving-node";
+const KUBECONFIG = join(NODE_STATE, "kubeconfig");
+const CACHE = process.env.LLM_SERVING_CACHE ?? join(process.env.HOME ?? "/root", ".cache", "llm-serving");
+const PYTHON = process.env.LLM_SERVING_PYTHON ?? "";
+const REPO = "llm-serving-tests/tiny-standin";
+const COMMIT = "1111111111111111111111111111111111111111";
+const NAMESPACE = "llm-node";
+const MODEL = "tiny";
+
+function kubectl(...args: string[]): string {
+  return execFileSync(join(toolchainBinDir(), "kubectl"), ["--kubeconfig", KUBECONFIG, ...args], { encoding: "utf8" });
+}
+
+/** Stops here, naming what is missing, when the node or its images are not up: never a silent skip. */
+function nodeImages(): Record<string, string> {
+  if (!existsSync(KUBECONFIG)) throw new Error(`no ${KUBECONFIG}: start the node first (bash scripts/dev.sh node up)`);
+  if (!PYTHON) throw new Error("LLM_SERVING_PYTHON is unset: run through `npm run test:node`");
+  return JSON.parse(readFileSync(join(CACHE, "images", "current", "images.json"), "utf8")) as Record<string, string>;
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = pattern.exec(seen);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`${what} exited (${code}): ${seen}`)));
+  });
+}
+
+/** The stack's config: the local stack's shape with the node's images and small resources. */
+function stackConfig(images: Record<string, string>, dirs: { cache: string }, hub: string): Record<string, unknown> {
+  return {
+    environment: "local",
+    kubernetes: { namespace: NAMESPACE },
+    images: { python: images.python },
+    huggingFace: { endpoint: hub },
+    objectStore: {
+      provider: "minio",
+      bucket: "llm-models",
+      protect: false,
+      minio: { image: images.minio, clientImage: images.mc, storageClassName: "node-local", storageSize: "1Gi" },
+    },
+    storage: { strategy: "hostPath", hostPath: { root: dirs.cache }, preload: { image: images.s5cmd } },
+    models: [
+      {
+        name: MODEL,
+        huggingFace: REPO,
+        revision: COMMIT,
+        engine: "vllm",
+        sizeGiB: 1,
+        maxModelLen: 2048,
+        image: images.vllm,
+        cpu: "250m",
+        // The program sizes vLLM's memory (8Gi runtime + 2Gi /dev/shm) whatever the image: a request, not a use.
+        memory: "10Gi",
+      },
+    ],
+  };
+}
+
+async function completion(serviceIp: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://${serviceIp}:8000/v1/completions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: MODEL, prompt: "Hello", max_tokens: 4 }),
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+describe("the local stack on a real node (vLLM CPU stand-in)", () => {
+  let engine: Engine;
+  let stack: Stack;
+  let hub: ChildProcess;
+  let work: string;
+  let dirs: { cache: string; minio: string };
+
+  beforeAll(async () => {
+    const images = nodeImages();
+    work = mkdtempSync(join(tmpdir(), "llm-serving-node-"));
+    dirs = { cache: join(work, "models"), minio: join(work, "minio") };
+    mkdirSync(dirs.minio, { recursive: true });
+    // MinIO runs as uid 1000 (the program's pod securityContext); the volume is its to write.
+    execFileSync("chown", ["1000:1000", dirs.minio]);
+    const model = join(work, "hub", REPO);
+    execFileSync(PYTHON, ["test/node/make_model.py", model, "1"]);
+    hub = spawn(PYTHON, ["test/python/hub_emulator.py", REPO, COMMIT, model, NODE_IP, "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const endpoint = await waitForLine(hub, /at (http:\S+)/, "the Hub emulator");
+    execFileSync(join(toolchainBinDir(), "kubectl"), ["--kubeconfig", KUBECONFIG, "apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name: "llm-node-minio" },
+        spec: {
+          capacity: { storage: "1Gi" },
+          accessModes: ["ReadWriteOnce"],
+          storageClassName: "node-local",
+          persistentVolumeReclaimPolicy: "Retain",
+          local: { path: dirs.minio },
+          nodeAffinity: {
+            required: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["llm-node"] }] }],
+            },
+          },
+        },
+      }),
+    });
+    engine = await startEngine(KUBECONFIG);
+    stack = await engine.stack("node", stackConfig(images, dirs, endpoint));
+  });
+
+  afterAll(async () => {
+    hub?.kill();
+    engine?.cleanup();
+    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s");
+    kubectl("delete", "persistentvolume", "llm-node-minio", "--ignore-not-found");
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("pulumi up returns once MinIO, its setup, the mirror, the preload, the server and the smoke check have run", async () => {
+    const output: string[] = [];
+    const result = await stack.up({ onOutput: (line) => output.push(line) });
+    expect(result.summary.result, output.join("")).toBe("succeeded");
+    const jobs = JSON.parse(kubectl("get", "jobs", "-n", NAMESPACE, "-o", "json")) as {
+      items: { metadata: { name: string }; status: { succeeded?: number } }[];
+    };
+    const succeeded = jobs.items.filter((j) => j.status.succeeded === 1).map((j) => j.metadata.name.replace(/-[0-9a-f]{8}$/, ""));
+    const expected = ["minio-setup", `${MODEL}-mirror`, `${MODEL}-preload`, `${MODEL}-smoke-check`, `${MODEL}-prune-revisions`];
+    expect(succeeded.sort()).toEqual(expected.sort());
+    // The served revision sits in the node directory, verified.
+    expect(readdirSync(join(dirs.cache, REPO, COMMIT)).sort()).toContain("model-00001-of-00002.safetensors");
+  });
+
+  it("a completion through the Service answers from the stand-in's loaded weights", async () => {
+    const ip = kubectl("get", "service", MODEL, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}");
+    const { status, body } = await completion(ip);
+    expect(status, body).toBe(200);
+    const parsed = JSON.parse(body) as { choices: { text: string }[]; system_fingerprint: string };
+    expect(parsed.choices[0].text).toMatch(/^( t[0-9]+){4}$/);
+    expect(parsed.system_fingerprint).toContain("stand-in");
+  });
+
+  it("a second up changes nothing", async () => {
+    const result = await stack.up();
+    const changes = Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same");
+    expect(changes).toEqual([]);
+  });
+
+  it("destroy keeps the bucket's data, the cache directory and the claims", async () => {
+    await stack.destroy();
+    // MinIO's objects stay on its volume (the claim outlives the StatefulSet), the weights in the node directory.
+    expect(readdirSync(dirs.minio).length).toBeGreaterThan(0);
+    expect(existsSync(join(dirs.cache, REPO, COMMIT, "model-00002-of-00002.safetensors"))).toBe(true);
+    expect(kubectl("get", "pvc", "-n", NAMESPACE, "-o", "name")).toMatch(/persistentvolumeclaim\/data-minio-0/);
+  });
+});
