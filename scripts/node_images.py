@@ -240,8 +240,12 @@ def build():
     layers = [base, None, None]
     if not out.exists():
         layers[1] = wheels_layer(requirements)
-        launcher = b'#!/bin/sh\n# A CPU STAND-IN for vLLM (llm-serving node tests), not vLLM.\nexec python3 /opt/standin/engine_standin.py vllm "$@"\n'
-        layers[2] = layer_from({"opt/standin/engine_standin.py": (engine, 0o644), "opt/standin/flags.json": (flags, 0o644), "usr/local/bin/vllm": (launcher, 0o755)})
+        launcher = (
+            b'#!/bin/sh\n# A CPU STAND-IN for vLLM (llm-serving node tests), not vLLM.\nexec python3 /opt/standin/engine_standin.py vllm "$@"\n'
+        )
+        layers[2] = layer_from(
+            {"opt/standin/engine_standin.py": (engine, 0o644), "opt/standin/flags.json": (flags, 0o644), "usr/local/bin/vllm": (launcher, 0o755)}
+        )
     labels = {"Labels": {"llm-serving.io/stand-in": "a CPU stand-in for vLLM, not vLLM"}}
     images["vllm"] = write_image("vllm", f"{REGISTRY}/vllm-standin:{tag}", out, layers, labels)
 

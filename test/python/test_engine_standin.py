@@ -121,7 +121,10 @@ def test_a_completion_is_computed_from_the_weights_and_counted(server):
     assert status == 200, body
     first = json.loads(body)["choices"][0]["text"]
     assert len(first.split()) == 3
-    assert json.loads(call(f"{server}/v1/completions", {"model": "tiny", "prompt": "Hello", "max_tokens": 3}, key="sekrit")[1])["choices"][0]["text"] == first
+    assert (
+        json.loads(call(f"{server}/v1/completions", {"model": "tiny", "prompt": "Hello", "max_tokens": 3}, key="sekrit")[1])["choices"][0]["text"]
+        == first
+    )
     metrics = call(f"{server}/metrics")[1]
     assert 'vllm:generation_tokens_total{model_name="tiny"} 6' in metrics
     assert "vllm:num_requests_waiting" in metrics and "vllm:kv_cache_usage_perc" in metrics
