@@ -37,6 +37,22 @@ export function restrictedContainerSecurity(readOnlyRootFilesystem = true): k8s.
   };
 }
 
+/**
+ * Every container reports the end of its log as its termination message when it fails: `kubectl
+ * describe` and Pulumi's await errors then say why (an engine's argument error, a script's FATAL
+ * line), not only "exit code 2".
+ */
+export function withFailureMessages(spec: k8s.types.input.core.v1.PodSpec): k8s.types.input.core.v1.PodSpec {
+  type Container = k8s.types.input.core.v1.Container;
+  const explain = (c: Container): Container => ({ terminationMessagePolicy: "FallbackToLogsOnError", ...c });
+  const initContainers = spec.initContainers as Container[] | undefined;
+  return {
+    ...spec,
+    ...(initContainers ? { initContainers: initContainers.map(explain) } : {}),
+    containers: (spec.containers as Container[]).map(explain),
+  };
+}
+
 /** Pod-level security: non-root, group-owned volumes, RuntimeDefault seccomp. */
 export function podSecurity(): k8s.types.input.core.v1.PodSecurityContext {
   return {

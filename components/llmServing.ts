@@ -229,6 +229,7 @@ export class LlmServing extends pulumi.ComponentResource {
             model,
             cluster,
             baseUrl: server.baseUrl,
+            servedModel: server.servedModel,
             apiKeySecret,
             // The mirror and the preload first, where a cache is filled; then the server's own await budget.
             serverWaitSeconds: (model.mirror ? verifiedCopyBudgetSeconds(model) : 0) + server.startup.awaitSeconds,

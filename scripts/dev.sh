@@ -9,6 +9,7 @@
 #   bash scripts/dev.sh node up|down|status   the one-node cluster of the node tests (as root;
 #                               scripts/node-cluster.sh): up builds what is missing and starts it
 #   bash scripts/dev.sh test-node  the node tests (test/node), inside the cluster's network namespace
+#                               (starts the node first when it is down)
 # Puts Node 22 on PATH (scripts/node.sh), installs the program's and the policy pack's packages
 # when package-lock.json changed since the last install, then runs the npm script.
 set -euo pipefail
@@ -63,6 +64,9 @@ case "${1:-}" in
     shift
     llm_serving_python
     bash scripts/toolchain.sh pulumi >/dev/null
+    # Idempotent: starts what is stopped and imports the images the sources describe now (a changed
+    # stand-in gets a new tag), so the tests never run an image older than the repo.
+    bash scripts/node-cluster.sh up >/dev/null
     exec bash scripts/node-cluster.sh exec npx vitest run --config vitest.node.config.mts "$@"
     ;;
   install) ;;

@@ -1,7 +1,9 @@
 /**
  * Every container of every pod of every test stack, read as the kubelet reads it: its `$(VAR)`
  * expansion of command, args and env values changes only intended references to variables the
- * container defines, and no argv carries a credential (by reference or by value).
+ * container defines, and no argv carries a credential (by reference or by value). And every container
+ * explains its failure: the end of its log becomes its termination message, which Pulumi's await
+ * errors and `kubectl describe` show (a real node's crash-looping server said only "exit code 2").
  */
 import { describe, expect, it } from "vitest";
 import { expand, mappingFuncFor } from "./kubeletExpansion";
@@ -10,6 +12,7 @@ import { TEST_STACKS } from "./testStacks";
 
 interface ContainerSpec {
   name: string;
+  terminationMessagePolicy?: string;
   command?: string[];
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[];
@@ -104,5 +107,17 @@ describe.each(TEST_STACKS)("$name", ({ raw, secretKeys }) => {
       }
     }
     expect(containers).toBeGreaterThan(2);
+  });
+
+  it("every container reports the end of its log when it fails (terminationMessagePolicy)", async () => {
+    const run = await runProgram(raw, secretKeys, { preview: false });
+    const silent = run.resources.flatMap((resource) =>
+      podSpecs(resource.inputs, `${resource.type}::${resource.name}`).flatMap(([path, pod]) =>
+        [...(pod.initContainers ?? []), ...pod.containers]
+          .filter((c) => c.terminationMessagePolicy !== "FallbackToLogsOnError")
+          .map((c) => `${path}/${c.name}`),
+      ),
+    );
+    expect(silent).toEqual([]);
   });
 });

@@ -361,11 +361,34 @@ describe("smoke check after deploy", () => {
       expect(await resolve(run.serving.models.m.baseUrl)).toBe(`http://m.llm.svc.cluster.local:${port}/v1`);
       expect(check.terminationMessagePolicy).toBe("FallbackToLogsOnError");
       expect(check.securityContext).toMatchObject({ allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
-      // No key on an open endpoint: only how long the Service may refuse connections.
-      expect(check.env.map((e: any) => e.name)).toEqual(["CONNECT_WAIT_SECONDS"]);
+      // No key on an open endpoint: how long the Service may refuse connections, and the revision it must serve.
+      expect(check.env.map((e: any) => e.name)).toEqual([
+        "CONNECT_WAIT_SECONDS",
+        "EXPECTED_MODEL",
+        "SERVED_MODEL_URL",
+        "SERVED_MODEL_FIELD",
+      ]);
       expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     },
   );
+
+  // A real node: Pulumi saw the previous pod as the rolled-out one and the check passed against it.
+  it.each([
+    ["vllm", "hostPath", `/models/Qwen/Qwen2.5-7B-Instruct/${REV}`, "http://m.llm.svc.cluster.local:8000/v1/models", "root"],
+    ["sglang", "hostPath", `/models/Qwen/Qwen2.5-7B-Instruct/${REV}`, "http://m.llm.svc.cluster.local:30000/model_info", "model_path"],
+    ["vllm", "s3Streaming", `s3://weights/models/Qwen/Qwen2.5-7B-Instruct/${REV}`, "http://m.llm.svc.cluster.local:8000/v1/models", "root"],
+  ])("%s on %s: waits until the server reports this revision's model (%s)", async (engine, strategy, expected, url, field) => {
+    const run = await runProgram(rawFor(strategy, engine, "minio"));
+    const env = Object.fromEntries(podSpecOf(run.one(JOB, "m-smoke-check")).containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(await resolve(env.EXPECTED_MODEL)).toBe(expected);
+    expect(await resolve(env.SERVED_MODEL_URL)).toBe(url);
+    expect(env.SERVED_MODEL_FIELD).toBe(field);
+  });
+
+  it("sglang streaming from the bucket: not checked (ModelConfig reports a local config directory for s3://)", async () => {
+    const run = await runProgram(rawFor("s3Streaming", "sglang", "minio", { image: SGLANG_RUNAI_IMAGE }));
+    expect(podSpecOf(run.one(JOB, "m-smoke-check")).containers[0].env.map((e: any) => e.name)).toEqual(["CONNECT_WAIT_SECONDS"]);
+  });
 
   it("runs again after any change of the model's config (its template carries a digest of it)", async () => {
     const digest = async (model: Record<string, unknown>) =>

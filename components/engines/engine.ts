@@ -14,6 +14,13 @@ export type EngineModelSource =
   | { readonly kind: "s3"; readonly uri: pulumi.Input<string>; readonly concurrency: number; readonly memoryLimitBytes?: number }
   | { readonly kind: "huggingFace"; readonly repo: string; readonly revision: string };
 
+/** The model argument the engine gets for a source: what its server then reports as loaded. */
+export function sourceLocation(source: EngineModelSource): pulumi.Input<string> {
+  if (source.kind === "path") return source.path;
+  if (source.kind === "s3") return source.uri;
+  return source.repo;
+}
+
 export interface EngineLaunchArgs {
   readonly model: ModelConfig;
   readonly source: EngineModelSource;
@@ -53,6 +60,12 @@ export interface InferenceEngine {
   readonly cuda12Image?: string;
   readonly port: number;
   readonly healthPath: string;
+  /**
+   * Where the running server reports the model it loaded from `source` (the path, URI or repo id it
+   * was given): a path on the API port and the field, in the model's entry of an OpenAI model list or
+   * at the top level; undefined where the engine reports something else for that source.
+   */
+  servedModel(source: EngineModelSource): { readonly path: string; readonly field: string } | undefined;
   /** Seconds after the weights are read until /health answers (CUDA graphs, compile, warm-up). */
   readonly warmupSeconds: number;
   readonly metrics: EngineMetrics;

@@ -45,6 +45,9 @@ export const sglangEngine: InferenceEngine = {
   // No cuda12Image: SGLang stopped publishing CUDA 12 images after lmsysorg/sglang:v0.5.19-cu129 (its install docs).
   port: 30000,
   healthPath: "/health",
+  // /v1/models reports the served name as `root`; /model_info the model_path (http_server.py). For an
+  // s3:// model ModelConfig swaps in a local directory of its config (configs/model_config.py): not checked.
+  servedModel: (source) => (source.kind === "s3" ? undefined : { path: "/model_info", field: "model_path" }),
   warmupSeconds: 90,
   // sglang/srt/metrics/collector.py (0.5.23); served on the API port with --enable-metrics.
   metrics: {

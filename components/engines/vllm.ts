@@ -42,6 +42,8 @@ export const vllmEngine: InferenceEngine = {
   cuda12Image: `${VLLM_IMAGE}-cu129`,
   port: 8000,
   healthPath: "/health",
+  // /v1/models: ModelCard(root=base_model.model_path), the model argument as given (app_state.py).
+  servedModel: () => ({ path: "/v1/models", field: "root" }),
   warmupSeconds: 120,
   // vllm/v1/metrics/loggers.py (0.33.0): always served on the API port. The counter
   // vllm:generation_tokens is exported with the _total suffix.

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { minutes, mirrorBudgetSeconds } from "../budgets";
 import { DEFAULT_IMAGES } from "../images";
-import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME, withFailureMessages } from "../cluster";
 import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
@@ -63,7 +63,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
     { name: "READER_SECRET_ACCESS_KEY", valueFrom: readerKey(S3_SECRET_KEYS.secretAccessKey) },
   ];
   const pod = withScripts(
-    {
+    withFailureMessages({
       restartPolicy: "Never",
       automountServiceAccountToken: false,
       securityContext: podSecurity(),
@@ -120,7 +120,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
         },
       ],
       volumes: [{ name: "work", emptyDir: { sizeLimit: scratch } }, TMP_VOLUME],
-    },
+    }),
     args.cluster.scripts,
   );
   return {

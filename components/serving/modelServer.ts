@@ -12,13 +12,15 @@ import {
   serverCpu,
   TMP_MOUNT,
   TMP_VOLUME,
+  withFailureMessages,
 } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
-import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage } from "../engines/engine";
+import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage, sourceLocation } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
 import { compileCachePieces, mergeEnv } from "./compileCache";
 import { memoryQuantity, shmSizeGiB } from "./memory";
+import { ServedModelCheck } from "./smokeCheck";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
 
 export const INFERENCE_COMPONENT = "inference-server";
@@ -155,6 +157,8 @@ export function podSpec(
 export class ModelServer extends pulumi.ComponentResource {
   /** OpenAI-compatible base URL inside the cluster. */
   public readonly baseUrl: pulumi.Output<string>;
+  /** Where the server reports the model it loaded, and what it must report for this revision (where the engine reports it). */
+  public readonly servedModel?: ServedModelCheck;
   public readonly startup: StartupEstimate;
   public readonly workloadKind: "Deployment" | "StatefulSet";
   /** The Deployment or StatefulSet; Pulumi finishes creating it once its pods are Ready. */
@@ -182,7 +186,7 @@ export class ModelServer extends pulumi.ComponentResource {
       },
       child,
     );
-    const pod = withScripts(podSpec(args, this.startup, serviceAccount.metadata.name), cluster.scripts);
+    const pod = withScripts(withFailureMessages(podSpec(args, this.startup, serviceAccount.metadata.name)), cluster.scripts);
     const template = {
       metadata: {
         labels: appLabels,
@@ -250,7 +254,11 @@ export class ModelServer extends pulumi.ComponentResource {
         child,
       );
     }
-    this.baseUrl = pulumi.interpolate`http://${service.metadata.name}.${ns}.svc.cluster.local:${engine.port}/v1`;
+    const origin = pulumi.interpolate`http://${service.metadata.name}.${ns}.svc.cluster.local:${engine.port}`;
+    this.baseUrl = pulumi.interpolate`${origin}/v1`;
+    const served = engine.servedModel(plan.source);
+    if (served)
+      this.servedModel = { url: pulumi.interpolate`${origin}${served.path}`, field: served.field, expected: sourceLocation(plan.source) };
     this.registerOutputs({ baseUrl: this.baseUrl });
   }
 }

@@ -1,13 +1,20 @@
 /** The smoke check after deploy: a Job that Pulumi waits for, calling the model's in-cluster Service. */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterContext, placement, podSecurity, restrictedContainerSecurity } from "../cluster";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, withFailureMessages } from "../cluster";
 import { ModelConfig } from "../config/schema";
 import { apiKeyEnv } from "../engines/engine";
 import { labels, shortHash } from "../naming";
 import { runScript, SMOKE_CHECK, withScripts } from "../scripts";
 
 export const MODEL_CONFIG_ANNOTATION = "llm-serving.io/model-config-digest";
+
+/** A server's report of the model it loaded (`InferenceEngine.servedModel`) and the value this revision gives it. */
+export interface ServedModelCheck {
+  readonly url: pulumi.Input<string>;
+  readonly field: string;
+  readonly expected: pulumi.Input<string>;
+}
 
 export interface SmokeCheckArgs {
   /** The model whose server is checked (its served name is `model.name`). */
@@ -23,12 +30,14 @@ export interface SmokeCheckArgs {
    * the Job once the server is Ready; applied without that ordering, the Job may start first).
    */
   readonly serverWaitSeconds: number;
+  /** What the server must report as loaded before the check calls it (the revision it was given). Default: not checked. */
+  readonly servedModel?: ServedModelCheck;
 }
 
-/** The check's pod: `/v1/models` must list the model, a 1-token completion must answer. */
+/** The check's pod: the server must report this revision's model, list it on `/v1/models` and answer a 1-token completion. */
 export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v1.JobSpec {
   const pod = withScripts(
-    {
+    withFailureMessages({
       restartPolicy: "Never",
       automountServiceAccountToken: false,
       securityContext: podSecurity(),
@@ -42,13 +51,18 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
           securityContext: restrictedContainerSecurity(),
           env: [
             { name: "CONNECT_WAIT_SECONDS", value: String(args.serverWaitSeconds) },
+            ...(args.servedModel
+              ? [
+                  { name: "EXPECTED_MODEL", value: args.servedModel.expected },
+                  { name: "SERVED_MODEL_URL", value: args.servedModel.url },
+                  { name: "SERVED_MODEL_FIELD", value: args.servedModel.field },
+                ]
+              : []),
             ...(args.apiKeySecret ? [apiKeyEnv("SERVER_API_KEY", args.apiKeySecret)] : []),
           ],
-          // The failure (status and body) is the termination message `kubectl describe` shows.
-          terminationMessagePolicy: "FallbackToLogsOnError",
         },
       ],
-    },
+    }),
     args.cluster.scripts,
   );
   return {

@@ -2,7 +2,7 @@
 import { minutes, preloadBudgetSeconds } from "../budgets";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { placement, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME, withFailureMessages } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { FluidConfig, ModelConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, modelPrefix, revisionSlug, shortHash } from "../naming";
@@ -143,7 +143,7 @@ export class FluidModelCache extends ModelCache {
     );
     const affinity = fluidAffinity(cluster.kubernetes.namespace, dataset);
     const verifyPod = withScripts(
-      {
+      withFailureMessages({
         restartPolicy: "OnFailure",
         automountServiceAccountToken: false,
         securityContext: podSecurity(),
@@ -160,7 +160,7 @@ export class FluidModelCache extends ModelCache {
           },
         ],
         volumes: [{ name: "models", persistentVolumeClaim: { claimName: dataset, readOnly: true } }, TMP_VOLUME],
-      },
+      }),
       cluster.scripts,
     );
     const verify = new k8s.batch.v1.Job(

@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, RUN_AS_USER } from "../cluster";
+import { ClusterContext, placement, podSecurity, restrictedContainerSecurity, RUN_AS_USER, withFailureMessages } from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { JuiceFsConfig, StackConfig, strategyDefaults } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, selectorLabels } from "../naming";
@@ -183,7 +183,7 @@ function redisStatefulSet(
         persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
         template: {
           metadata: { labels: appLabels },
-          spec: {
+          spec: withFailureMessages({
             automountServiceAccountToken: false,
             securityContext: { ...podSecurity(), runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
             ...placement(cluster.kubernetes),
@@ -217,7 +217,7 @@ function redisStatefulSet(
                 secret: { secretName: secret.metadata.name, items: [{ key: REDIS_AUTH_CONF, path: REDIS_AUTH_CONF }], defaultMode: 0o440 },
               },
             ],
-          },
+          }),
         },
         volumeClaimTemplates: [
           {

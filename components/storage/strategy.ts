@@ -8,7 +8,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { minutes, mirrorBudgetSeconds, preloadBudgetSeconds, verifiedCopyBudgetSeconds } from "../budgets";
-import { ClusterContext, podSecurity, restrictedContainerSecurity, RUN_AS_USER, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import {
+  ClusterContext,
+  podSecurity,
+  restrictedContainerSecurity,
+  RUN_AS_USER,
+  TMP_MOUNT,
+  TMP_VOLUME,
+  withFailureMessages,
+} from "../cluster";
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig, PreloadConfig, StackConfig, StrategyName } from "../config/schema";
 import { labels, modelPrefix } from "../naming";
@@ -216,7 +224,7 @@ export function revisionCleanupJob(
   const { model, cluster } = args;
   const uid = cleanup.uid;
   const pod = withScripts(
-    {
+    withFailureMessages({
       restartPolicy: "OnFailure",
       automountServiceAccountToken: false,
       securityContext: { ...podSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
@@ -232,7 +240,7 @@ export function revisionCleanupJob(
         },
       ],
       volumes: [cleanup.volume],
-    },
+    }),
     cluster.scripts,
   );
   return new k8s.batch.v1.Job(
@@ -304,7 +312,7 @@ export function preloadJob(
   const { model } = args;
   const [copyTools, preload] = preloadContainers(args, volume.name as string, MODELS_MOUNT, capacityKey, writerUid);
   const pod = withScripts(
-    {
+    withFailureMessages({
       restartPolicy: "OnFailure",
       automountServiceAccountToken: false,
       securityContext: { ...podSecurity(), runAsNonRoot: writerUid !== 0, runAsUser: writerUid, runAsGroup: writerUid },
@@ -312,7 +320,7 @@ export function preloadJob(
       initContainers: [copyTools],
       containers: [preload],
       volumes: [volume, PRELOAD_TOOLS_VOLUME, TMP_VOLUME],
-    },
+    }),
     args.cluster.scripts,
   );
   return new k8s.batch.v1.Job(

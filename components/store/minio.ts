@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME } from "../cluster";
+import { ClusterContext, podSecurity, restrictedContainerSecurity, TMP_MOUNT, TMP_VOLUME, withFailureMessages } from "../cluster";
 import { ObjectStoreConfig } from "../config/schema";
 import { MINIO_SETUP, runScript, withScripts } from "../scripts";
 import { labels, selectorLabels } from "../naming";
@@ -112,7 +112,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
           persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
           template: {
             metadata: { labels: appLabels },
-            spec: {
+            spec: withFailureMessages({
               automountServiceAccountToken: false,
               securityContext: podSecurity(),
               containers: [
@@ -131,7 +131,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
                 },
               ],
               volumes: [TMP_VOLUME],
-            },
+            }),
           },
           volumeClaimTemplates: [
             {
@@ -181,7 +181,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
       { name: `${role}_SECRET_KEY`, valueFrom: { secretKeyRef: { name: secret.metadata.name, key: S3_SECRET_KEYS.secretAccessKey } } },
     ];
     const setupPod = withScripts(
-      {
+      withFailureMessages({
         restartPolicy: "OnFailure",
         automountServiceAccountToken: false,
         securityContext: podSecurity(),
@@ -204,7 +204,7 @@ export class MinioModelStore extends pulumi.ComponentResource implements ModelSt
           },
         ],
         volumes: [{ name: "policies", configMap: { name: policies.metadata.name } }, TMP_VOLUME],
-      },
+      }),
       cluster.scripts,
     );
     const setup = new k8s.batch.v1.Job(

@@ -20,6 +20,7 @@ const CACHE = process.env.LLM_SERVING_CACHE ?? join(process.env.HOME ?? "/root",
 const PYTHON = process.env.LLM_SERVING_PYTHON ?? "";
 const REPO = "llm-serving-tests/tiny-standin";
 const COMMIT = "1111111111111111111111111111111111111111";
+const NEXT_COMMIT = "2222222222222222222222222222222222222222";
 const NAMESPACE = "llm-node";
 const MODEL = "tiny";
 
@@ -52,6 +53,24 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, what: string): 
   });
 }
 
+/** The model: a test repo from the Hub emulator, served by the vLLM stand-in with small resources. */
+function modelConfig(images: Record<string, string>): Record<string, unknown> {
+  return {
+    name: MODEL,
+    huggingFace: REPO,
+    revision: COMMIT,
+    engine: "vllm",
+    sizeGiB: 1,
+    maxModelLen: 2048,
+    image: images.vllm,
+    cpu: "250m",
+    // The program sizes vLLM's memory (8Gi runtime + 2Gi /dev/shm) whatever the image: a request, not a use.
+    memory: "10Gi",
+    // The stand-in loads in a second: fail a server that does not start within 2 minutes.
+    startup: { budgetSeconds: 120 },
+  };
+}
+
 /** The stack's config: the local stack's shape with the node's images and small resources. */
 function stackConfig(images: Record<string, string>, dirs: { cache: string }, hub: string): Record<string, unknown> {
   return {
@@ -66,20 +85,7 @@ function stackConfig(images: Record<string, string>, dirs: { cache: string }, hu
       minio: { image: images.minio, clientImage: images.mc, storageClassName: "node-local", storageSize: "1Gi" },
     },
     storage: { strategy: "hostPath", hostPath: { root: dirs.cache }, preload: { image: images.s5cmd } },
-    models: [
-      {
-        name: MODEL,
-        huggingFace: REPO,
-        revision: COMMIT,
-        engine: "vllm",
-        sizeGiB: 1,
-        maxModelLen: 2048,
-        image: images.vllm,
-        cpu: "250m",
-        // The program sizes vLLM's memory (8Gi runtime + 2Gi /dev/shm) whatever the image: a request, not a use.
-        memory: "10Gi",
-      },
-    ],
+    models: [modelConfig(images)],
   };
 }
 
@@ -92,24 +98,55 @@ async function completion(serviceIp: string): Promise<{ status: number; body: st
   return { status: response.status, body: await response.text() };
 }
 
+/** The Hub emulator serving REPO at `commit` (a model made with `seed`) on the node IP. */
+async function startHub(work: string, commit: string, seed: number, port: number): Promise<{ hub: ChildProcess; endpoint: string }> {
+  const model = join(work, "hub", commit, REPO);
+  execFileSync(PYTHON, ["test/node/make_model.py", model, String(seed)]);
+  const hub = spawn(PYTHON, ["test/python/hub_emulator.py", REPO, commit, model, NODE_IP, String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return { hub, endpoint: await waitForLine(hub, /at (http:\S+)/, "the Hub emulator") };
+}
+
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill();
+  await exited;
+}
+
+/** `pulumi up` that must fail: its error text (the engine's diagnostics) and how long it took. */
+async function failingUp(stack: Stack): Promise<{ message: string; seconds: number }> {
+  const started = Date.now();
+  const output: string[] = [];
+  try {
+    await stack.up({ onOutput: (line) => output.push(line) });
+  } catch (error) {
+    return { message: `${String(error)}\n${output.join("")}`, seconds: (Date.now() - started) / 1000 };
+  }
+  throw new Error(`pulumi up succeeded, expected a failure:\n${output.join("")}`);
+}
+
 describe("the local stack on a real node (vLLM CPU stand-in)", () => {
   let engine: Engine;
   let stack: Stack;
-  let hub: ChildProcess;
+  let hub: ChildProcess | undefined;
+  let hubPort: number;
   let work: string;
   let dirs: { cache: string; minio: string };
+  let images: Record<string, string>;
 
   beforeAll(async () => {
-    const images = nodeImages();
+    images = nodeImages();
     work = mkdtempSync(join(tmpdir(), "llm-serving-node-"));
     dirs = { cache: join(work, "models"), minio: join(work, "minio") };
     mkdirSync(dirs.minio, { recursive: true });
     // MinIO runs as uid 1000 (the program's pod securityContext); the volume is its to write.
     execFileSync("chown", ["1000:1000", dirs.minio]);
-    const model = join(work, "hub", REPO);
-    execFileSync(PYTHON, ["test/node/make_model.py", model, "1"]);
-    hub = spawn(PYTHON, ["test/python/hub_emulator.py", REPO, COMMIT, model, NODE_IP, "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    const endpoint = await waitForLine(hub, /at (http:\S+)/, "the Hub emulator");
+    const started = await startHub(work, COMMIT, 1, 0);
+    hub = started.hub;
+    hubPort = Number(new URL(started.endpoint).port);
+    const endpoint = started.endpoint;
     execFileSync(join(toolchainBinDir(), "kubectl"), ["--kubeconfig", KUBECONFIG, "apply", "-f", "-"], {
       input: JSON.stringify({
         apiVersion: "v1",
@@ -134,7 +171,7 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
   });
 
   afterAll(async () => {
-    hub?.kill();
+    await stopProcess(hub);
     engine?.cleanup();
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s");
     kubectl("delete", "persistentvolume", "llm-node-minio", "--ignore-not-found");
@@ -170,11 +207,40 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     expect(changes).toEqual([]);
   });
 
+  it("a revision bump mirrors, preloads, rolls the server and prunes the old revision", async () => {
+    await stopProcess(hub);
+    hub = (await startHub(work, NEXT_COMMIT, 2, hubPort)).hub;
+    const before = await completion(kubectl("get", "service", MODEL, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"));
+    await engine.setConfig(stack, "models", [{ ...modelConfig(images), revision: NEXT_COMMIT }]);
+    const output: string[] = [];
+    const result = await stack.up({ onOutput: (line) => output.push(line) });
+    expect(result.summary.result, output.join("")).toBe("succeeded");
+    expect(existsSync(join(dirs.cache, REPO, NEXT_COMMIT, "model-00001-of-00002.safetensors"))).toBe(true);
+    // storage.keepRevisions (1): the superseded revision is gone from the node directory.
+    expect(existsSync(join(dirs.cache, REPO, COMMIT))).toBe(false);
+    const after = await completion(kubectl("get", "service", MODEL, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"));
+    expect(after.status, after.body).toBe(200);
+    // Other weights, other tokens: the server rolled onto the new revision.
+    expect(JSON.parse(after.body).choices[0].text).not.toBe(JSON.parse(before.body).choices[0].text);
+  });
+
+  it("fault: a server that exits at start fails pulumi up naming its pod and reason", async () => {
+    await engine.setConfig(stack, "models", [{ ...modelConfig(images), revision: NEXT_COMMIT, extraArgs: ["--no-such-vllm-flag"] }]);
+    const { message, seconds } = await failingUp(stack);
+    // The pod, the exit, and the engine's own words (the end of its log, as the termination message).
+    expect(message).toMatch(/\[Pod llm-node\/tiny-[a-z0-9]+-[a-z0-9]+\]/);
+    expect(message).toContain("exit code 2");
+    expect(message).toContain("vllm serve: error: unrecognized arguments: --no-such-vllm-flag");
+    // Within the await the program computed: the 120 s startup budget + 300 s for scheduling and the image.
+    expect(seconds).toBeLessThan(120 + 300 + 60);
+    await engine.setConfig(stack, "models", [{ ...modelConfig(images), revision: NEXT_COMMIT }]);
+  });
+
   it("destroy keeps the bucket's data, the cache directory and the claims", async () => {
     await stack.destroy();
     // MinIO's objects stay on its volume (the claim outlives the StatefulSet), the weights in the node directory.
     expect(readdirSync(dirs.minio).length).toBeGreaterThan(0);
-    expect(existsSync(join(dirs.cache, REPO, COMMIT, "model-00002-of-00002.safetensors"))).toBe(true);
+    expect(existsSync(join(dirs.cache, REPO, NEXT_COMMIT, "model-00002-of-00002.safetensors"))).toBe(true);
     expect(kubectl("get", "pvc", "-n", NAMESPACE, "-o", "name")).toMatch(/persistentvolumeclaim\/data-minio-0/);
   });
 });

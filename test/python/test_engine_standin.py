@@ -114,6 +114,8 @@ def test_the_api_key_guards_v1_and_health_stays_open(server):
     assert call(f"{server}/v1/completions", {"model": "tiny", "prompt": "x"})[0] == 401
     status, body = call(f"{server}/v1/models", key="sekrit")
     assert status == 200 and json.loads(body)["data"][0]["id"] == "tiny"
+    # vLLM's ModelCard.root: the model argument, which the smoke check compares with the revision it expects.
+    assert json.loads(body)["data"][0]["root"].endswith("/model")
 
 
 def test_a_completion_is_computed_from_the_weights_and_counted(server):

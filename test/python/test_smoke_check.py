@@ -39,7 +39,8 @@ def serve(routes, token=None):
         def answer(self, method):
             length = int(self.headers.get("Content-Length") or 0)
             requests.append((method, self.path, json.loads(self.rfile.read(length)) if length else None))
-            status, body = routes.get((method, self.path), (404, {"detail": "Not Found"}))
+            route = routes.get((method, self.path), (404, {"detail": "Not Found"}))
+            status, body = route() if callable(route) else route
             if token and self.path.startswith("/v1") and self.headers.get("Authorization") != f"Bearer {token}":
                 status, body = 401, {"error": "Unauthorized"}
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -70,10 +71,11 @@ def engine(request):
     server.shutdown()
 
 
-def smoke(base, name="small", api_key=None):
+def smoke(base, name="small", api_key=None, **extra):
     env = {k: v for k, v in os.environ.items() if k != "SERVER_API_KEY"}
     if api_key:
         env["SERVER_API_KEY"] = api_key
+    env.update(extra)
     return subprocess.run([sys.executable, SCRIPT, base, name], check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -156,3 +158,56 @@ def test_a_server_that_comes_up_within_connect_wait_seconds_is_waited_for():
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "small answers at" in run.stdout
+
+
+def models_reporting(*roots):
+    """A /v1/models route whose model reports each root in turn (the last one from then on)."""
+    answers = list(roots)
+
+    def route():
+        root = answers.pop(0) if len(answers) > 1 else answers[0]
+        return 200, {"object": "list", "data": [{**MODELS["data"][0], "root": root}]}
+
+    return route
+
+
+def served(base, path="/v1/models", field="root", expected="/models/repo/new"):
+    origin = base.removesuffix("/v1")
+    return {"EXPECTED_MODEL": expected, "SERVED_MODEL_URL": origin + path, "SERVED_MODEL_FIELD": field}
+
+
+def test_the_previous_revision_answering_is_waited_out():
+    """A real node showed Pulumi creating the Job while the previous revision's pod still answered:
+    the check waits until the server reports this revision's model, then checks it."""
+    server, requests = serve({**GOOD, ("GET", "/v1/models"): models_reporting("/models/repo/old", "/models/repo/old", "/models/repo/new")})
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        run = smoke(base, CONNECT_WAIT_SECONDS="30", **served(base))
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "reports root '/models/repo/old'; waiting for '/models/repo/new'" in run.stdout
+        assert [r[1] for r in requests].count("/v1/models") == 4
+    finally:
+        server.shutdown()
+
+
+def test_a_server_that_keeps_the_previous_revision_fails_naming_both():
+    server, _ = serve({**GOOD, ("GET", "/v1/models"): models_reporting("/models/repo/old")})
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        run = smoke(base, CONNECT_WAIT_SECONDS="3", **served(base))
+        assert run.returncode == 1
+        assert "still reports root '/models/repo/old' after 3 s (CONNECT_WAIT_SECONDS), not '/models/repo/new'" in run.stderr
+    finally:
+        server.shutdown()
+
+
+def test_sglang_reports_its_model_path_on_model_info():
+    info = {"model_path": "/models/repo/new", "tokenizer_path": "/models/repo/new", "is_generation": True}
+    server, _ = serve({**GOOD, ("GET", "/model_info"): (200, info)})
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        run = smoke(base, **served(base, "/model_info", "model_path"))
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "waiting" not in run.stdout
+    finally:
+        server.shutdown()

@@ -9,7 +9,7 @@ What it keeps of the engine it stands in for:
   library, every tensor checked against its file's header (dtype, shape, byte range), and the shards'
   digests against the mirror's manifest.sha256 when the directory has one; any mismatch exits 1;
 - the port opens only once the weights are loaded (as vLLM's does), then: GET /health, GET
-  /v1/models, POST /v1/completions and /v1/chat/completions (tokens computed from the loaded
+  /v1/models (with `root`, the model argument, as vLLM reports it), POST /v1/completions and /v1/chat/completions (tokens computed from the loaded
   embedding matrix), GET /metrics with the vllm:* metric names the program's PodMonitor and KEDA
   rules read; the API key (VLLM_API_KEY or --api-key) guards /v1/* with 401, /health and /metrics stay open.
 
@@ -167,7 +167,7 @@ class Metrics:
             )
 
 
-def serve(model, served_name, host, port, api_key):
+def serve(model, model_path, served_name, host, port, api_key):
     metrics = Metrics()
     created = int(time.time())
 
@@ -202,7 +202,10 @@ def serve(model, served_name, host, port, api_key):
             if not self.authorized():
                 return None
             if self.path == "/v1/models":
-                return self.reply(200, {"object": "list", "data": [{"id": served_name, "object": "model", "created": created, "owned_by": STANDIN}]})
+                return self.reply(
+                    200,
+                    {"object": "list", "data": [{"id": served_name, "object": "model", "created": created, "owned_by": STANDIN, "root": model_path}]},
+                )
             return self.reply(404, {"error": f"{self.path} not found"})
 
         def do_POST(self):
