@@ -279,6 +279,7 @@ def main(argv):
     host = options.get("--host") or "0.0.0.0"
     serve(
         Model(tensors),
+        model_path,
         options.get("--served-model-name") or model_path,
         host,
         int(options.get("--port", 8000)),
