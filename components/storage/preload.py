@@ -3,9 +3,15 @@ then publish it atomically with the `.verified` marker.
 
 Each file is hashed (hashlib, one thread per CPU) the moment s5cmd reports it written, so hashing
 overlaps the rest of the download. Resumable: files kept from an earlier attempt are skipped by
-s5cmd (--if-size-differ) and hashed at the end. A mismatch deletes the bad files and fails loudly,
-so the retry fetches them again. Only the manifest's files are published: anything else in the
-partial directory (the temp file of a killed copy) is removed before the rename.
+s5cmd (--if-size-differ) and hashed at the end. A mismatch deletes the bad files and fetches them
+once more; a file that differs again is what the bucket holds, not a bad transfer. Only the
+manifest's files are published: anything else in the partial directory (the temp file of a killed
+copy) is removed before the rename.
+
+Exit status 3 means retrying cannot help (the store refuses the credentials, an object differs from
+the manifest twice): the Job's podFailurePolicy fails it at once, with this script's FATAL line as
+the pod's termination message. Any other failure (the store unreachable, s5cmd interrupted) exits
+1 and the Job retries, resuming from what was kept.
 
 Arguments: the s5cmd flags (global flags, `cp`, its flags). Environment: DEST, BUCKET, PREFIX,
 AWS_ENDPOINT_URL and the other AWS_* values, CAPACITY_SETTING (the setting named when the volume is
@@ -25,6 +31,15 @@ import time
 
 VERIFIED_MARKER = ".verified"
 GIB = 1024**3
+PERMANENT = 3
+# What S3 servers answer when the credentials, not the network, are the problem.
+REFUSALS = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "status code: 403", "Forbidden")
+
+
+def give_up(message):
+    """Fails for good (exit 3: the Job does not retry)."""
+    print(f"FATAL: {message}", file=sys.stderr, flush=True)
+    sys.exit(PERMANENT)
 
 
 def check_capacity(part, source, sizes, capacity_setting):
@@ -67,6 +82,15 @@ def copy_and_hash(s5cmd, flags, source, part, expected):
     return hashes
 
 
+def verify(hashes, part, expected):
+    """The files whose sha256 differs from the manifest, removed (so that the next copy fetches them)."""
+    bad = sorted(path for path, digest in hashes.items() if digest.result() != expected[path])
+    for path in bad:
+        print(f"{path}: FAILED (sha256 {hashes[path].result()}, expected {expected[path]})", flush=True)
+        (part / path).unlink(missing_ok=True)
+    return bad
+
+
 def publish(part, dest, expected):
     """Removes what the manifest does not list, marks the copy verified, renames it into place."""
     keep = set(expected) | {"manifest.sha256", "manifest.json"}
@@ -95,8 +119,10 @@ def wait_for_manifest(s5cmd, source, deadline, poll=10.0):
         # s5cmd: `given object s3://…/manifest.json not found` (a HEAD first), or the GET's NoSuchKey.
         missing = "NoSuchKey" in answer or answer.endswith("not found")
         waited = time.monotonic() - start
+        if any(refusal in answer for refusal in REFUSALS):
+            give_up(f"the store refuses these credentials for {source}/manifest.json (check the reader's keys): {answer}")
         if not missing:
-            sys.exit(f"FATAL: cannot read {source}/manifest.json (the credentials cannot read it, or the store is unreachable): {answer}")
+            sys.exit(f"FATAL: cannot read {source}/manifest.json (the store is unreachable or failing): {answer}")
         if waited >= deadline:
             sys.exit(
                 f"FATAL: waited {waited:.0f} s (MANIFEST_WAIT_SECONDS={deadline:.0f}, the mirror's time budget) for {source}/manifest.json, "
@@ -123,13 +149,15 @@ def main(flags):
     subprocess.run(s5cmd + ["cp", f"{source}/manifest.sha256", f"{part}/"], check=True, stdout=subprocess.DEVNULL)
     expected = dict(reversed(line.split("  ", 1)) for line in (part / "manifest.sha256").read_text().splitlines() if line)
 
-    hashes = copy_and_hash(s5cmd, flags, source, part, expected)
-    bad = sorted(path for path, digest in hashes.items() if digest.result() != expected[path])
-    for path in bad:
-        print(f"{path}: FAILED (sha256 {hashes[path].result()}, expected {expected[path]})")
-        (part / path).unlink(missing_ok=True)
+    bad = verify(copy_and_hash(s5cmd, flags, source, part, expected), part, expected)
     if bad:
-        sys.exit("FATAL: sha256 verification failed; the bad files were removed and will be fetched again on retry")
+        print(f"fetching {len(bad)} file(s) again", flush=True)
+        again = verify(copy_and_hash(s5cmd, flags, source, part, expected), part, expected)
+        if again:
+            give_up(
+                f"sha256 verification failed twice for {', '.join(again)} under {source}: the bucket holds other bytes than the "
+                "mirror recorded in manifest.sha256 (mirror that revision again); the bad files were removed"
+            )
     publish(part, dest, expected)
     print(f"{dest} verified ({len(expected)} files)")
 

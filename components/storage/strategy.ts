@@ -204,6 +204,23 @@ export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string
   };
 }
 
+/** preload.py's exit status when retrying cannot help (credentials refused, an object differing from its manifest twice). */
+export const PRELOAD_GIVE_UP_EXIT = 3;
+
+/**
+ * The preload Job fails at once, with the script's FATAL line, when a retry cannot help; transient
+ * failures retry up to backoffLimit, and a pod evicted by a drain or preemption is retried without
+ * counting against it.
+ */
+export function preloadFailurePolicy(containerName: string): k8s.types.input.batch.v1.PodFailurePolicy {
+  return {
+    rules: [
+      { action: "FailJob", onExitCodes: { containerName, operator: "In", values: [PRELOAD_GIVE_UP_EXIT] } },
+      { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+    ],
+  };
+}
+
 export interface RevisionCleanupJobArgs {
   readonly model: ModelConfig;
   readonly cluster: ClusterContext;
@@ -313,7 +330,8 @@ export function preloadJob(
   const [copyTools, preload] = preloadContainers(args, volume.name as string, MODELS_MOUNT, capacityKey, writerUid);
   const pod = withScripts(
     withFailureMessages({
-      restartPolicy: "OnFailure",
+      // A new pod per attempt (podFailurePolicy needs it): the copy resumes from what the volume kept.
+      restartPolicy: "Never",
       automountServiceAccountToken: false,
       securityContext: { ...podSecurity(), runAsNonRoot: writerUid !== 0, runAsUser: writerUid, runAsGroup: writerUid },
       ...podPlacement,
@@ -333,6 +351,7 @@ export function preloadJob(
       },
       spec: {
         backoffLimit: 6,
+        podFailurePolicy: preloadFailurePolicy(preload.name as string),
         // One pod at a time: a single writer, never N replicas downloading.
         parallelism: 1,
         completions: 1,

@@ -6,7 +6,8 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,8 +22,27 @@ const PYTHON = process.env.LLM_SERVING_PYTHON ?? "";
 const REPO = "llm-serving-tests/tiny-standin";
 const COMMIT = "1111111111111111111111111111111111111111";
 const NEXT_COMMIT = "2222222222222222222222222222222222222222";
-const NAMESPACE = "llm-node";
+// A namespace and volume of this run's own: a killed run's leftovers (a namespace still terminating) never meet the next.
+const RUN_ID = randomBytes(3).toString("hex");
+const NAMESPACE = `llm-node-${RUN_ID}`;
+const MINIO_VOLUME = `llm-node-minio-${RUN_ID}`;
 const MODEL = "tiny";
+
+/** s5cmd (the toolchain's) against the stack's MinIO as its writer, from inside the cluster's network namespace. */
+function s5cmd(...args: string[]): string {
+  const secret = (key: string) =>
+    Buffer.from(kubectl("get", "secret", "minio-writer", "-n", NAMESPACE, "-o", `jsonpath={.data.${key}}`), "base64").toString();
+  const endpoint = `http://${kubectl("get", "service", "minio", "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}")}:9000`;
+  return execFileSync(join(toolchainBinDir(), "s5cmd"), ["--endpoint-url", endpoint, ...args], {
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: secret("AWS_ACCESS_KEY_ID"),
+      AWS_SECRET_ACCESS_KEY: secret("AWS_SECRET_ACCESS_KEY"),
+      AWS_REGION: "us-east-1",
+    },
+  });
+}
 
 function kubectl(...args: string[]): string {
   return execFileSync(join(toolchainBinDir(), "kubectl"), ["--kubeconfig", KUBECONFIG, ...args], { encoding: "utf8" });
@@ -151,7 +171,7 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
       input: JSON.stringify({
         apiVersion: "v1",
         kind: "PersistentVolume",
-        metadata: { name: "llm-node-minio" },
+        metadata: { name: MINIO_VOLUME },
         spec: {
           capacity: { storage: "1Gi" },
           accessModes: ["ReadWriteOnce"],
@@ -174,7 +194,7 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     await stopProcess(hub);
     engine?.cleanup();
     kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=120s");
-    kubectl("delete", "persistentvolume", "llm-node-minio", "--ignore-not-found");
+    kubectl("delete", "persistentvolume", MINIO_VOLUME, "--ignore-not-found");
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -228,12 +248,51 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     await engine.setConfig(stack, "models", [{ ...modelConfig(images), revision: NEXT_COMMIT, extraArgs: ["--no-such-vllm-flag"] }]);
     const { message, seconds } = await failingUp(stack);
     // The pod, the exit, and the engine's own words (the end of its log, as the termination message).
-    expect(message).toMatch(/\[Pod llm-node\/tiny-[a-z0-9]+-[a-z0-9]+\]/);
+    expect(message).toMatch(new RegExp(`\\[Pod ${NAMESPACE}/tiny-[a-z0-9]+-[a-z0-9]+\\]`));
     expect(message).toContain("exit code 2");
     expect(message).toContain("vllm serve: error: unrecognized arguments: --no-such-vllm-flag");
     // Within the await the program computed: the 120 s startup budget + 300 s for scheduling and the image.
     expect(seconds).toBeLessThan(120 + 300 + 60);
     await engine.setConfig(stack, "models", [{ ...modelConfig(images), revision: NEXT_COMMIT }]);
+  });
+
+  it("fault: an object corrupted in the bucket after the mirror fails the preload at once, naming the file", async () => {
+    // A writer overwrites a shard behind the mirror's back; the node no longer holds the revision.
+    const shard = join(work, "corrupt.safetensors");
+    writeFileSync(shard, randomBytes(4096));
+    s5cmd("cp", shard, `s3://llm-models/models/${REPO}/${NEXT_COMMIT}/model-00001-of-00002.safetensors`);
+    rmSync(join(dirs.cache, REPO, NEXT_COMMIT), { recursive: true, force: true });
+    // Another copier setting: a new preload Job.
+    await engine.setConfig(stack, "storage", {
+      ...(stackConfig(images, dirs, "").storage as object),
+      preload: { image: images.s5cmd, numWorkers: 63 },
+    });
+    const { message, seconds } = await failingUp(stack);
+    expect(message).toMatch(/Job "?[a-z0-9-]*\/?tiny-preload-[0-9a-f]{8}/);
+    expect(message).toContain("sha256 verification failed twice for model-00001-of-00002.safetensors");
+    // podFailurePolicy: no retries with back-off (minutes), the Job fails on the first give-up.
+    expect(seconds).toBeLessThan(120);
+  });
+
+  it("fault: store credentials the store refuses fail the preload at once, saying so", async () => {
+    kubectl(
+      "patch",
+      "secret",
+      "minio-reader",
+      "-n",
+      NAMESPACE,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ stringData: { AWS_SECRET_ACCESS_KEY: "not-the-key" } }),
+    );
+    await engine.setConfig(stack, "storage", {
+      ...(stackConfig(images, dirs, "").storage as object),
+      preload: { image: images.s5cmd, numWorkers: 62 },
+    });
+    const { message, seconds } = await failingUp(stack);
+    expect(message).toMatch(/tiny-preload-[0-9a-f]{8}/);
+    expect(message).toContain("the store refuses these credentials");
+    expect(seconds).toBeLessThan(120);
   });
 
   it("destroy keeps the bucket's data, the cache directory and the claims", async () => {

@@ -5,6 +5,7 @@ credentials and a copy killed midway each fail loudly or recover, and never publ
 import json
 import os
 import pathlib
+import socket
 import signal
 import subprocess
 import sys
@@ -109,9 +110,11 @@ def test_a_damaged_object_fails_loudly_and_is_never_published(s3, tmp_path, dama
     shard.write_bytes(damage(original))
     dest = tmp_path / "cache" / "rev"
     run = preload(s3, dest)
-    assert run.returncode != 0
-    assert "model-00002-of-00002.safetensors: FAILED" in run.stdout
-    assert "sha256 verification failed" in run.stderr
+    # Fetched twice, bad twice: what the bucket holds. Exit 3: the Job's podFailurePolicy does not retry.
+    assert run.returncode == 3
+    assert run.stdout.count("model-00002-of-00002.safetensors: FAILED") == 2
+    assert "fetching 1 file(s) again" in run.stdout
+    assert "sha256 verification failed twice for model-00002-of-00002.safetensors" in run.stderr
     assert not dest.exists()
     # The bad file was removed: once the object is repaired, the retry fetches it again and publishes.
     assert not pathlib.Path(f"{dest}.partial/model-00002-of-00002.safetensors").exists()
@@ -160,9 +163,20 @@ def test_refused_credentials_fail_loudly_with_the_answer(s3, tmp_path):
     mirror(s3, tmp_path)
     dest = tmp_path / "cache" / "rev"
     run = preload(s3, dest, AWS_SECRET_ACCESS_KEY="not-the-key")
-    assert run.returncode != 0
+    assert run.returncode == 3  # retrying cannot help
+    assert "the store refuses these credentials" in run.stderr
     assert "status code: 403" in run.stderr  # a GET with a wrong signature: Forbidden, no error body
     assert not dest.exists()
+
+
+def test_an_unreachable_store_fails_for_a_retry(s3, tmp_path):
+    mirror(s3, tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    run = preload(s3, tmp_path / "cache" / "rev", AWS_ENDPOINT_URL=closed)
+    assert run.returncode == 1  # the Job retries
+    assert "the store is unreachable or failing" in run.stderr
 
 
 def test_a_volume_too_small_is_refused_before_copying_naming_the_setting(s3, tmp_path):
