@@ -10,6 +10,7 @@
 #                               scripts/node-cluster.sh): up builds what is missing and starts it
 #   bash scripts/dev.sh test-node  the node tests (test/node), inside the cluster's network namespace
 #                               (starts the node first when it is down)
+#   bash scripts/dev.sh bench-node  bench/node.ts there (npm run bench:node)
 # Puts Node 22 on PATH (scripts/node.sh), installs the program's and the policy pack's packages
 # when package-lock.json changed since the last install, then runs the npm script.
 set -euo pipefail
@@ -69,6 +70,13 @@ case "${1:-}" in
     bash scripts/node-cluster.sh up >/dev/null
     exec bash scripts/node-cluster.sh exec npx vitest run --config vitest.node.config.mts "$@"
     ;;
+  bench-node)
+    shift
+    llm_serving_python
+    bash scripts/toolchain.sh pulumi >/dev/null
+    bash scripts/node-cluster.sh up >/dev/null
+    exec bash scripts/node-cluster.sh exec npx tsx bench/node.ts "$@"
+    ;;
   install) ;;
-  *) echo "usage: bash scripts/dev.sh local|test|pytest-integration|lint-scripts|install|node|test-node [args]" >&2 && exit 2 ;;
+  *) echo "usage: bash scripts/dev.sh local|test|pytest-integration|lint-scripts|install|node|test-node|bench-node [args]" >&2 && exit 2 ;;
 esac

@@ -725,6 +725,14 @@ describe("startup budget", () => {
     );
     expect(e.budgetSeconds).toBe(910);
     expect(e.awaitSeconds).toBe(717 + 910 + 300);
+    // Images pre-pulled or served locally: a shorter margin, so a server that cannot start fails sooner.
+    const local = estimateStartup(
+      { ...model, startup: { budgetSeconds: 905, pullSeconds: 30 } },
+      { fillMiBps: 200, serveMiBps: 300, warmMiBps: 1000 },
+      120,
+      "job",
+    );
+    expect(local.awaitSeconds).toBe(910 + 30);
   });
 
   it("rolls without a spare GPU", () => {

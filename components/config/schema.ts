@@ -282,6 +282,13 @@ const model = z.strictObject({
       budgetSeconds: positiveInt.max(24 * 3600).optional(),
       warmupSeconds: positiveInt.max(3600).optional(),
       bandwidthMiBps: z.number().positive().optional(),
+      /** Seconds for scheduling the server and pulling its image, added to the budget in Pulumi's await (default 300; lower where images are pre-pulled or local). */
+      pullSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(24 * 3600)
+        .optional(),
     })
     .default({}),
   sglang: z.strictObject({ hicache: hicache.optional() }).optional(),

@@ -6,16 +6,18 @@
  *   probed  = load + warmup, plus fill when the engine container downloads itself (mirror: false)
  *   budget  = ceil(2 * probed), at least 300 s       (startupProbe: never kill a loading pod)
  *   cold    = fill + load + warmup,  warm = sizeGiB * 1024 / warmMiBps + warmup
- *   await   = fill (in an init container) + budget + 5 min scheduling/image pull margin
+ *   await   = fill (in an init container) + budget + pull (scheduling and the image pull, 300 s)
  *
  * `models[].startup.bandwidthMiBps` overrides serveMiBps; `budgetSeconds` overrides the budget;
- * `warmupSeconds` overrides the engine's warm-up.
+ * `warmupSeconds` overrides the engine's warm-up; `pullSeconds` the scheduling and pull margin.
  */
 import { ModelConfig } from "../config/schema";
 import { Bandwidth, FillAt } from "../storage/strategy";
 
 export const PROBE_PERIOD_SECONDS = 10;
 export const MIN_BUDGET_SECONDS = 300;
+/** Scheduling and pulling an engine image (10+ GB) before the startup budget starts. */
+export const DEFAULT_PULL_SECONDS = 300;
 
 export interface StartupEstimate {
   readonly loadSeconds: number;
@@ -50,6 +52,6 @@ export function estimateStartup(model: ModelConfig, bandwidth: Bandwidth, engine
     failureThreshold,
     coldStartSeconds: fillSeconds + loadSeconds + warmupSeconds,
     warmStartSeconds: Math.ceil(mib / bandwidth.warmMiBps) + warmupSeconds,
-    awaitSeconds: (fillAt === "initContainer" ? fillSeconds : 0) + budgetSeconds + 300,
+    awaitSeconds: (fillAt === "initContainer" ? fillSeconds : 0) + budgetSeconds + (model.startup.pullSeconds ?? DEFAULT_PULL_SECONDS),
   };
 }

@@ -5,8 +5,8 @@ credentials and a copy killed midway each fail loudly or recover, and never publ
 import json
 import os
 import pathlib
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import threading
