@@ -42,6 +42,8 @@ const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
 const WORKLOADS = ["kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job"];
 const CREDENTIAL_NAME = /KEY|SECRET|TOKEN|PASSWORD/i;
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
+/** Every old pod stops first, the new ReplicaSet exists at once (recreate without `Recreate`). */
+const ALL_AT_ONCE = { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } };
 
 function rawFor(strategy: string, engine: string, store: string, model: Record<string, unknown> = {}) {
   return baseConfig({
@@ -447,7 +449,7 @@ describe("storage strategies", () => {
     expect(job.opts.customTimeouts).toEqual({ create: "47m" });
     expect(run.one("kubernetes:batch/v1:Job", "m-mirror").opts.customTimeouts).toEqual({ create: "62m" });
     expect(WAIT_FOR_VERIFIED.text).toContain(".verified");
-    expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.strategy).toEqual({ type: "Recreate" });
+    expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.strategy).toEqual(ALL_AT_ONCE);
   });
 
   it("localPath: a StatefulSet with one RWO claim per pod, filled and verified by an init container", async () => {
@@ -735,13 +737,17 @@ describe("startup budget", () => {
     expect(local.awaitSeconds).toBe(910 + 30);
   });
 
-  it("rolls without a spare GPU", () => {
-    expect(deploymentStrategy({ ...model, replicas: 1 }, true)).toEqual({ type: "Recreate" });
+  it("rolls without a spare GPU, never as Recreate (Pulumi's await took its scale-down for a finished rollout on a real node)", () => {
+    expect(deploymentStrategy({ ...model, replicas: 1 }, true)).toEqual(ALL_AT_ONCE);
     // surge: the old pods serve until a new one is Ready (a spare GPU is the user's promise).
     const surge = { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
     expect(deploymentStrategy({ ...model, replicas: 1, rollout: "surge" }, true)).toEqual(surge);
     expect(deploymentStrategy({ ...model, replicas: 1, rollout: "surge" }, false)).toEqual(surge);
-    expect(deploymentStrategy({ ...model, replicas: 2 }, false)).toEqual({ type: "Recreate" });
+    expect(deploymentStrategy({ ...model, replicas: 2 }, false)).toEqual(ALL_AT_ONCE);
+    expect(deploymentStrategy({ ...model, replicas: 2 }, true)).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 0, maxUnavailable: 1 },
+    });
   });
 });
 

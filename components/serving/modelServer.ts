@@ -61,12 +61,19 @@ export function maxReplicas(model: ModelConfig): number {
 
 /**
  * `surge`: one extra pod at a time, none unavailable, so the old revision serves until the new pod is
- * Ready (needs a spare GPU). Otherwise roll without one: Recreate for one replica or a pinned node,
- * else one at a time.
+ * Ready (needs a spare GPU). Otherwise roll without one: every pod at once for one replica or a pinned
+ * node, else one at a time.
+ *
+ * "Every pod at once" is a rolling update with no surge and all pods unavailable, not `Recreate`:
+ * while Recreate's old pods terminate (an engine's grace period) the controller has not made the new
+ * ReplicaSet yet, and Pulumi's Deployment await takes that state for a finished rollout (seen on a
+ * real node), so `pulumi up` returned before the new revision ran and a server that could not start
+ * went unreported. Here too the old pods stop first, as the new ones wait for their GPUs (a
+ * terminating pod keeps its GPU for the scheduler), but the new ReplicaSet exists at once.
  */
 export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s.types.input.apps.v1.DeploymentStrategy {
   if (model.rollout === "surge") return { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
-  if (maxReplicas(model) === 1 || !spreadable) return { type: "Recreate" };
+  if (maxReplicas(model) === 1 || !spreadable) return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } };
   return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
 }
 
