@@ -11,7 +11,7 @@
  *
  * Kubernetes timestamps have a resolution of one second.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEngine } from "../test/integration/engine";
@@ -115,6 +115,8 @@ async function kubectlRuns(): Promise<[string, Phases][]> {
     const rows: [string, Phases][] = [];
     for (const label of ["kubectl apply, cold", "kubectl apply, warm"]) {
       const t0 = Date.now();
+      // The namespace first: `kubectl apply -f DIR` goes through the files in name order.
+      for (const file of readdirSync(manifests).filter((f) => f.startsWith("v1-namespace-"))) kubectl("apply", "-f", join(manifests, file));
       kubectl("apply", "-f", manifests);
       const first = await firstCompletion(run, t0);
       // The smoke check's completion is part of what the apply started: wait for it to be counted.

@@ -8,10 +8,9 @@ once more; a file that differs again is what the bucket holds, not a bad transfe
 manifest's files are published: anything else in the partial directory (the temp file of a killed
 copy) is removed before the rename.
 
-Exit status 3 means retrying cannot help (the store refuses the credentials, an object differs from
-the manifest twice): the Job's podFailurePolicy fails it at once, with this script's FATAL line as
-the pod's termination message. Any other failure (the store unreachable, s5cmd interrupted) exits
-1 and the Job retries, resuming from what was kept.
+Every failure exits 1 with a FATAL line, which the pod's termination message carries into the Job's
+and `pulumi up`'s error; the Job retries twice, resuming from what was kept (a retry cannot help
+when the store refuses the credentials or an object differs twice, and fails as fast).
 
 Arguments: the s5cmd flags (global flags, `cp`, its flags). Environment: DEST, BUCKET, PREFIX,
 AWS_ENDPOINT_URL and the other AWS_* values, CAPACITY_SETTING (the setting named when the volume is
@@ -31,15 +30,8 @@ import time
 
 VERIFIED_MARKER = ".verified"
 GIB = 1024**3
-PERMANENT = 3
 # What S3 servers answer when the credentials, not the network, are the problem.
 REFUSALS = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "status code: 403", "Forbidden")
-
-
-def give_up(message):
-    """Fails for good (exit 3: the Job does not retry)."""
-    print(f"FATAL: {message}", file=sys.stderr, flush=True)
-    sys.exit(PERMANENT)
 
 
 def check_capacity(part, source, sizes, capacity_setting):
@@ -120,7 +112,7 @@ def wait_for_manifest(s5cmd, source, deadline, poll=10.0):
         missing = "NoSuchKey" in answer or answer.endswith("not found")
         waited = time.monotonic() - start
         if any(refusal in answer for refusal in REFUSALS):
-            give_up(f"the store refuses these credentials for {source}/manifest.json (check the reader's keys): {answer}")
+            sys.exit(f"FATAL: the store refuses these credentials for {source}/manifest.json (check the reader's keys): {answer}")
         if not missing:
             sys.exit(f"FATAL: cannot read {source}/manifest.json (the store is unreachable or failing): {answer}")
         if waited >= deadline:
@@ -154,9 +146,9 @@ def main(flags):
         print(f"fetching {len(bad)} file(s) again", flush=True)
         again = verify(copy_and_hash(s5cmd, flags, source, part, expected), part, expected)
         if again:
-            give_up(
-                f"sha256 verification failed twice for {', '.join(again)} under {source}: the bucket holds other bytes than the "
-                "mirror recorded in manifest.sha256 (mirror that revision again); the bad files were removed"
+            sys.exit(
+                f"FATAL: sha256 verification failed twice for {', '.join(again)} under {source}: the bucket holds other bytes than "
+                "the mirror recorded in manifest.sha256 (mirror that revision again); the bad files were removed"
             )
     publish(part, dest, expected)
     print(f"{dest} verified ({len(expected)} files)")

@@ -204,22 +204,15 @@ export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string
   };
 }
 
-/** preload.py's exit status when retrying cannot help (credentials refused, an object differing from its manifest twice). */
-export const PRELOAD_GIVE_UP_EXIT = 3;
-
 /**
- * The preload Job fails at once, with the script's FATAL line, when a retry cannot help; transient
- * failures retry up to backoffLimit, and a pod evicted by a drain or preemption is retried without
- * counting against it.
+ * A pod evicted by a drain or preemption is retried without counting against backoffLimit. Nothing
+ * fails the Job at once (a FailJob rule): Pulumi's Job await only ends on BackoffLimitExceeded or
+ * DeadlineExceeded (pulumi/cloud-ready-checks), so a Job failed by its policy would hold `pulumi up`
+ * for the whole preload budget; two retries fail it in under a minute instead.
  */
-export function preloadFailurePolicy(containerName: string): k8s.types.input.batch.v1.PodFailurePolicy {
-  return {
-    rules: [
-      { action: "FailJob", onExitCodes: { containerName, operator: "In", values: [PRELOAD_GIVE_UP_EXIT] } },
-      { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
-    ],
-  };
-}
+export const PRELOAD_FAILURE_POLICY: k8s.types.input.batch.v1.PodFailurePolicy = {
+  rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],
+};
 
 export interface RevisionCleanupJobArgs {
   readonly model: ModelConfig;
@@ -350,8 +343,9 @@ export function preloadJob(
         annotations: args.cluster.workloadAnnotations,
       },
       spec: {
-        backoffLimit: 6,
-        podFailurePolicy: preloadFailurePolicy(preload.name as string),
+        // s5cmd retries each request itself; a pod that fails is retried twice, resuming from the volume.
+        backoffLimit: 2,
+        podFailurePolicy: PRELOAD_FAILURE_POLICY,
         // One pod at a time: a single writer, never N replicas downloading.
         parallelism: 1,
         completions: 1,
