@@ -109,7 +109,7 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
   });
 
-  it("fault: an object corrupted in the bucket after the mirror fails the preload at once, naming the file", async () => {
+  it("fault: an object corrupted in the bucket after the mirror fails the preload within a minute, naming the file", async () => {
     // A writer overwrites a shard behind the mirror's back; the node no longer holds the revision.
     const shard = join(run.work, "corrupt.safetensors");
     writeFileSync(shard, randomBytes(4096));
@@ -124,11 +124,11 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     const { message, seconds } = await failingUp(stack);
     expect(message).toMatch(new RegExp(`${run.namespace}/${MODEL}-preload-[0-9a-f]{8}`));
     expect(message).toContain("sha256 verification failed twice for model-00001-of-00002.safetensors");
-    // podFailurePolicy: no retries with back-off (minutes), the Job fails on the first give-up.
+    // Two retries, seconds apart: the Job fails with BackoffLimitExceeded, which ends Pulumi's await.
     expect(seconds).toBeLessThan(120);
   });
 
-  it("fault: store credentials the store refuses fail the preload at once, saying so", async () => {
+  it("fault: store credentials the store refuses fail the preload within a minute, saying so", async () => {
     const wrong = JSON.stringify({ stringData: { AWS_SECRET_ACCESS_KEY: "not-the-key" } });
     run.kubectl("patch", "secret", "minio-reader", "--type=merge", "-p", wrong);
     await engine.setConfig(
