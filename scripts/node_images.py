@@ -9,6 +9,7 @@ upstream tag it does not match:
   debian-s5cmd    s5cmd at the version the toolchain builds
   debian-minio    the MinIO server, debian-mc the MinIO client (module pseudo-versions)
   vllm-standin    a CPU STAND-IN for vLLM (test/node/standin): not vLLM
+  sglang-standin  the same stand-in behind SGLang's launcher: not SGLang
 
     python3 scripts/node_images.py build   builds what is missing; prints a directory holding one
                                            <role>.tar per image and images.json ({role: reference})
@@ -231,23 +232,40 @@ def build():
         images[role] = write_image(role, f"{REGISTRY}/debian-{binary}:{version}", out, layers, {"Entrypoint": entrypoint} if entrypoint else {})
 
     standin = ROOT / "test" / "node" / "standin"
-    vllm = pinned(r'"vllm/vllm-openai:v([0-9.]+)"', "components/engines/vllm.ts")
-    flags = subprocess.run([sys.executable, str(standin / "engine_flags.py"), "vllm", vllm], check=True, capture_output=True).stdout
     requirements = (standin / "requirements.txt").read_text().split()
     engine = (standin / "engine_standin.py").read_bytes()
-    tag = f"{vllm}-{content_key(engine, flags, *requirements)}"
-    out = archive_path("vllm-standin", tag, base.name)
-    layers = [base, None, None]
-    if not out.exists():
-        layers[1] = wheels_layer(requirements)
-        launcher = (
-            b'#!/bin/sh\n# A CPU STAND-IN for vLLM (llm-serving node tests), not vLLM.\nexec python3 /opt/standin/engine_standin.py vllm "$@"\n'
-        )
-        layers[2] = layer_from(
-            {"opt/standin/engine_standin.py": (engine, 0o644), "opt/standin/flags.json": (flags, 0o644), "usr/local/bin/vllm": (launcher, 0o755)}
-        )
-    labels = {"Labels": {"llm-serving.io/stand-in": "a CPU stand-in for vLLM, not vLLM"}}
-    images["vllm"] = write_image("vllm", f"{REGISTRY}/vllm-standin:{tag}", out, layers, labels)
+    pins = {
+        "vllm": pinned(r'"vllm/vllm-openai:v([0-9.]+)"', "components/engines/vllm.ts"),
+        "sglang": pinned(r'"lmsysorg/sglang:v([0-9.]+)"', "components/engines/sglang.ts"),
+    }
+    # How each image starts the stand-in: the command the program renders for the engine.
+    launchers = {
+        "vllm": {
+            "usr/local/bin/vllm": b'#!/bin/sh\n# A CPU STAND-IN for vLLM (llm-serving node tests), not vLLM.\nexec python3 /opt/standin/engine_standin.py vllm "$@"\n'
+        },
+        "sglang": {
+            f"{SITE_PACKAGES}/sglang/__init__.py": b'"""A CPU STAND-IN for SGLang (llm-serving node tests), not SGLang."""\n',
+            f"{SITE_PACKAGES}/sglang/launch_server.py": (
+                b'"""`python3 -m sglang.launch_server`: the CPU STAND-IN (llm-serving node tests), not SGLang."""\n\n'
+                b"import os\nimport sys\n\n"
+                b'os.execv(sys.executable, [sys.executable, "/opt/standin/engine_standin.py", "sglang", *sys.argv[1:]])\n'
+            ),
+        },
+    }
+    wheels = None
+    for name, version in pins.items():
+        flags = subprocess.run([sys.executable, str(standin / "engine_flags.py"), name, version], check=True, capture_output=True).stdout
+        launcher = launchers[name]
+        tag = f"{version}-{content_key(engine, flags, *requirements, *sorted(launcher.items()))}"
+        out = archive_path(f"{name}-standin", tag, base.name)
+        layers = [base, None, None]
+        if not out.exists():
+            wheels = wheels or wheels_layer(requirements)
+            files = {"opt/standin/engine_standin.py": (engine, 0o644), f"opt/standin/flags-{name}.json": (flags, 0o644)}
+            files.update({path: (text, 0o755 if path.startswith("usr/local/bin/") else 0o644) for path, text in launcher.items()})
+            layers[1:] = [wheels, layer_from(files)]
+        labels = {"Labels": {"llm-serving.io/stand-in": f"a CPU stand-in for {name}, not {name}"}}
+        images[name] = write_image(name, f"{REGISTRY}/{name}-standin:{tag}", out, layers, labels)
 
     current = CACHE / "current"
     shutil.rmtree(current, ignore_errors=True)

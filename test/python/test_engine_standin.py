@@ -144,3 +144,51 @@ def test_the_cli_exits_2_on_a_flag_the_parser_rejects(model, tmp_path):
     )
     assert run.returncode == 2
     assert "vllm serve: error: unrecognized arguments: --swap-space 4" in run.stderr
+
+
+SGLANG_ACCEPTED = {"--model-path", "--host", "--port", "--served-model-name", "--tp-size", "--config", "--api-key", "--enable-metrics"}
+
+
+def test_sglang_flags_from_the_config_file_merge_under_the_command_line(tmp_path):
+    config = tmp_path / "server-args.yaml"
+    config.write_text('api-key: "k3y: quoted"\nport: 1\nenable-metrics: true\n')
+    model, options = engine_standin.parse_sglang_command_line(["--model-path", "/m", "--port", "30000", "--config", str(config)], SGLANG_ACCEPTED)
+    assert model == "/m"
+    assert options["--api-key"] == "k3y: quoted" and options["--port"] == "30000" and options["--enable-metrics"] is True
+
+
+def test_sglang_refuses_an_unknown_key_in_its_config_file(tmp_path):
+    config = tmp_path / "server-args.yaml"
+    config.write_text("no-such-flag: 1\n")
+    with pytest.raises(engine_standin.Refused, match="unrecognized arguments: --no-such-flag 1"):
+        engine_standin.parse_sglang_command_line(["--model-path", "/m", "--config", str(config)], SGLANG_ACCEPTED)
+    with pytest.raises(engine_standin.Refused, match="required: --model-path"):
+        engine_standin.parse_sglang_command_line(["--port", "1"], SGLANG_ACCEPTED)
+
+
+def test_sglang_reports_its_model_path_and_guards_all_but_health_and_metrics(model, tmp_path):
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps({"flags": sorted(SGLANG_ACCEPTED)}))
+    config = tmp_path / "server-args.yaml"
+    config.write_text("api-key: sekrit\n")
+    port = free_port()
+    argv = [sys.executable, str(STANDIN), "sglang", "--model-path", str(model), "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--served-model-name", "tiny", "--config", str(config)]
+    process = subprocess.Popen(argv, env=dict(os.environ, STANDIN_FLAGS=str(flags)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if call(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert call(f"{base}/metrics")[0] == 200 and "sglang:num_queue_reqs" in call(f"{base}/metrics")[1]
+        assert call(f"{base}/model_info")[0] == 401
+        status, body = call(f"{base}/model_info", key="sekrit")
+        assert status == 200 and json.loads(body)["model_path"] == str(model)
+        assert json.loads(call(f"{base}/v1/models", key="sekrit")[1])["data"][0]["root"] == "tiny"
+    finally:
+        process.terminate()
+        process.wait(5)

@@ -27,6 +27,15 @@ SOURCES = {
         # Booleans anywhere in the config dataclasses get a --no- form (get_kwargs).
         "bool_fields": ["vllm/config/", "vllm/engine/arg_utils.py", "vllm/entrypoints/common/cli_args.py"],
     },
+    # ServerArgs.add_cli_args: add_cli_args_from_dataclass over the namespaces of arg_groups/fields
+    # (every `A[T, "help"]` or `A[T, Arg(...)]` field: --field-name or Arg.cli_name, Arg.aliases, not
+    # Arg.no_cli; booleans are store_true), then dynamic choices, --config and deprecated spellings.
+    "sglang": {
+        "arguments": ["sglang/srt/server_args.py"],
+        "annotated_fields": "sglang/srt/arg_groups/fields/",
+        "field_classes": {},
+        "bool_fields": [],
+    },
 }
 
 
@@ -93,6 +102,36 @@ def boolean_fields(tree):
     return names
 
 
+def annotated_flags(tree):
+    """SGLang's add_cli_args_from_dataclass, read statically: the options of `A[T, help]` / `A[T, Arg(...)]` fields."""
+    flags = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
+                continue
+            annotation = item.annotation
+            if not (isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name) and annotation.value.id in ("A", "Annotated")):
+                continue
+            parts = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+            meta = parts[1] if len(parts) > 1 else None
+            name = "--" + item.target.id.replace("_", "-")
+            if isinstance(meta, ast.Constant) and isinstance(meta.value, str):
+                flags.add(name)
+            elif isinstance(meta, ast.Call) and isinstance(meta.func, ast.Name) and meta.func.id == "Arg":
+                keywords = {k.arg: k.value for k in meta.keywords}
+                no_cli = keywords.get("no_cli")
+                if isinstance(no_cli, ast.Constant) and no_cli.value is True:
+                    continue
+                cli_name = keywords.get("cli_name")
+                flags.add(cli_name.value if isinstance(cli_name, ast.Constant) else name)
+                aliases = keywords.get("aliases")
+                if isinstance(aliases, ast.List):
+                    flags.update(a.value for a in aliases.elts if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    return flags
+
+
 def extract(engine, version):
     sources = SOURCES[engine]
     path = wheel(engine, version)
@@ -107,6 +146,10 @@ def extract(engine, version):
             if name not in names:
                 sys.exit(f"engine_flags: {path.name} has no {name}: the parser moved; update SOURCES")
             flags |= argument_flags(parsed(name))
+        if sources.get("annotated_fields"):
+            for name in names:
+                if name.startswith(sources["annotated_fields"]) and name.endswith(".py"):
+                    flags |= annotated_flags(parsed(name))
         booleans = set()
         for prefix in sources["bool_fields"]:
             for name in names:

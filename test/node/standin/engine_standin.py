@@ -1,19 +1,25 @@
-"""A CPU STAND-IN for an inference engine (vLLM), for the node tests only: the node has no GPU, so
-this replaces the engine and nothing else. It is not vLLM and says so on every endpoint.
+"""A CPU STAND-IN for an inference engine (vLLM or SGLang), for the node tests only: the node has no
+GPU, so this replaces the engine and nothing else. It is neither vLLM nor SGLang and says so on
+every endpoint.
 
 What it keeps of the engine it stands in for:
-- the command line: `vllm serve MODEL [--flag value ...]`; any flag the pinned engine's own parser
-  does not define (flags.json, read from the pinned wheel by engine_flags.py) is refused with the
-  engine's argparse error and exit status 2;
+- the command line: `vllm serve MODEL [--flag value ...]`, or SGLang's `--model-path MODEL [...]`
+  with `--config FILE` (a YAML of further flags, under the command line's, as SGLang's
+  ConfigArgumentMerger merges them); any flag the pinned engine's own parser does not define
+  (flags-<engine>.json, read from the pinned wheel by engine_flags.py) is refused with the engine's
+  argparse error and exit status 2;
 - the weights: every *.safetensors shard of MODEL (a directory) is loaded with the safetensors
   library, every tensor checked against its file's header (dtype, shape, byte range), and the shards'
   digests against the mirror's manifest.sha256 when the directory has one; any mismatch exits 1;
-- the port opens only once the weights are loaded (as vLLM's does), then: GET /health, GET
-  /v1/models (with `root`, the model argument, as vLLM reports it), POST /v1/completions and /v1/chat/completions (tokens computed from the loaded
-  embedding matrix), GET /metrics with the vllm:* metric names the program's PodMonitor and KEDA
-  rules read; the API key (VLLM_API_KEY or --api-key) guards /v1/* with 401, /health and /metrics stay open.
+- the port opens only once the weights are loaded (as the engines' do), then: GET /health, GET
+  /v1/models (vLLM: `root` is the model argument; SGLang: the served name, and /model_info has the
+  model_path), POST /v1/completions and /v1/chat/completions (tokens computed from the loaded
+  embedding matrix), GET /metrics with the metric names the program's PodMonitor and KEDA rules read;
+  the API key (vLLM: VLLM_API_KEY or --api-key, guarding /v1; SGLang: --api-key, guarding all but
+  /health*, /ready* and /metrics) is answered with 401 when missing.
 
-Usage (as the image's `vllm` launcher runs it): engine_standin.py vllm serve MODEL [flags...]
+Usage, as the images' launchers run it: engine_standin.py vllm serve MODEL [flags...]
+                                        engine_standin.py sglang --model-path MODEL [flags...]
 """
 
 import hashlib
@@ -27,28 +33,56 @@ import sys
 import threading
 import time
 
-STANDIN = "llm-serving CPU stand-in for vLLM (not vLLM)"
-FLAGS_FILE = pathlib.Path(os.environ.get("STANDIN_FLAGS", pathlib.Path(__file__).with_name("flags.json")))
+# What differs between the engines: default port, metric names (components/engines/*.ts).
+ENGINES = {
+    "vllm": {
+        "name": "vLLM",
+        "port": 8000,
+        "metrics": {
+            "running": "vllm:num_requests_running",
+            "waiting": "vllm:num_requests_waiting",
+            "kv": "vllm:kv_cache_usage_perc",
+            "generated": "vllm:generation_tokens_total",
+            "ttft": "vllm:time_to_first_token_seconds",
+        },
+    },
+    "sglang": {
+        "name": "SGLang",
+        "port": 30000,
+        "metrics": {
+            "running": "sglang:num_running_reqs",
+            "waiting": "sglang:num_queue_reqs",
+            "kv": "sglang:token_usage",
+            "generated": "sglang:generation_tokens_total",
+            "ttft": "sglang:time_to_first_token_seconds",
+        },
+    },
+}
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def standin_name(engine):
+    name = ENGINES[engine]["name"]
+    return f"llm-serving CPU stand-in for {name} (not {name})"
 
 
 class Refused(Exception):
     """A command line the pinned engine's parser would reject (argparse exits 2)."""
 
 
-def parse_command_line(argv, accepted):
-    """(model, {flag: value}) of `serve MODEL --flag value ...`; flags are normalised as vLLM's
-    FlexibleArgumentParser does (underscores to dashes, `--flag=value`)."""
-    if not argv or argv[0] != "serve":
-        raise Refused(f"invalid choice: {argv[0] if argv else ''!r} (this stand-in serves only `vllm serve`)")
-    model, options, unknown = None, {}, []
-    rest = list(argv[1:])
+def parse_flags(tokens, accepted, positional=None):
+    """({flag: value}, [unknown tokens]) of `--flag value ...`, flags normalised as the engines'
+    parsers accept them (underscores to dashes, `--flag=value`); `positional` (a dict) takes the one
+    bare argument where the engine has one (vLLM's model_tag)."""
+    options, unknown = {}, []
+    rest = list(tokens)
     while rest:
         token = rest.pop(0)
         if not token.startswith("-"):
-            if model is not None:
+            if positional is None or positional.get("value") is not None:
                 unknown.append(token)
-            model = token
+            else:
+                positional["value"] = token
             continue
         name, has_value, value = token.partition("=")
         if name.startswith("--"):
@@ -59,11 +93,42 @@ def parse_command_line(argv, accepted):
         if not has_value:
             value = rest.pop(0) if rest and not rest[0].startswith("--") else True
         options[name] = value
+    return options, unknown
+
+
+def parse_command_line(argv, accepted):
+    """(model, {flag: value}) of vLLM's `serve MODEL --flag value ...`."""
+    if not argv or argv[0] != "serve":
+        raise Refused(f"invalid choice: {argv[0] if argv else ''!r} (this stand-in serves only `vllm serve`)")
+    model = {"value": None}
+    options, unknown = parse_flags(argv[1:], accepted, model)
     if unknown:
         raise Refused(f"unrecognized arguments: {' '.join(unknown)}")
-    if model is None:
+    if model["value"] is None:
         raise Refused("the following arguments are required: model_tag")
-    return model, options
+    return model["value"], options
+
+
+def parse_sglang_command_line(argv, accepted):
+    """(model, {flag: value}) of SGLang's launcher: the command line's flags over those of `--config FILE`."""
+    options, unknown = parse_flags(argv, accepted)
+    if unknown:
+        raise Refused(f"unrecognized arguments: {' '.join(unknown)}")
+    if "--config" in options:
+        import yaml
+
+        with open(options["--config"]) as f:
+            config = yaml.safe_load(f) or {}
+        tokens = []
+        for key, value in config.items():
+            tokens += [f"--{key}"] + ([] if value is True else [str(value)])
+        from_file, unknown = parse_flags(tokens, accepted)
+        if unknown:
+            raise Refused(f"unrecognized arguments: {' '.join(unknown)} (from {options['--config']})")
+        options = {**from_file, **options}
+    if "--model-path" not in options:
+        raise Refused("the following arguments are required: --model-path")
+    return options["--model-path"], options
 
 
 def read_header(path):
@@ -139,37 +204,40 @@ class Model:
 
 
 class Metrics:
-    def __init__(self):
+    def __init__(self, names):
+        self.names = names
         self.lock = threading.Lock()
         self.running = 0
         self.generated = 0
-        self.prompts = 0
         self.first_token = []
 
-    def text(self, name):
+    def text(self, served_name, standin):
+        n, label = self.names, f'model_name="{served_name}"'
         with self.lock:
-            total = sum(self.first_token)
             buckets = "".join(
-                f'vllm:time_to_first_token_seconds_bucket{{model_name="{name}",le="{le}"}} {sum(1 for t in self.first_token if t <= le)}\n'
-                for le in (0.01, 0.1, 1.0, 10.0)
+                f'{n["ttft"]}_bucket{{{label},le="{le}"}} {sum(1 for t in self.first_token if t <= le)}\n' for le in (0.01, 0.1, 1.0, 10.0)
             )
             return (
-                f"# {STANDIN}\n"
-                f'vllm:num_requests_running{{model_name="{name}"}} {self.running}\n'
-                f'vllm:num_requests_waiting{{model_name="{name}"}} 0\n'
-                f'vllm:kv_cache_usage_perc{{model_name="{name}"}} 0.0\n'
-                f'vllm:generation_tokens_total{{model_name="{name}"}} {self.generated}\n'
-                f'vllm:prompt_tokens_total{{model_name="{name}"}} {self.prompts}\n'
+                f"# {standin}\n"
+                f"{n['running']}{{{label}}} {self.running}\n"
+                f"{n['waiting']}{{{label}}} 0\n"
+                f"{n['kv']}{{{label}}} 0.0\n"
+                f"{n['generated']}{{{label}}} {self.generated}\n"
                 f"{buckets}"
-                f'vllm:time_to_first_token_seconds_bucket{{model_name="{name}",le="+Inf"}} {len(self.first_token)}\n'
-                f'vllm:time_to_first_token_seconds_sum{{model_name="{name}"}} {total}\n'
-                f'vllm:time_to_first_token_seconds_count{{model_name="{name}"}} {len(self.first_token)}\n'
+                f'{n["ttft"]}_bucket{{{label},le="+Inf"}} {len(self.first_token)}\n'
+                f"{n['ttft']}_sum{{{label}}} {sum(self.first_token)}\n"
+                f"{n['ttft']}_count{{{label}}} {len(self.first_token)}\n"
             )
 
 
-def serve(model, model_path, served_name, host, port, api_key):
-    metrics = Metrics()
+def serve(engine, model, model_path, served_name, host, port, api_key):
+    standin = standin_name(engine)
+    metrics = Metrics(ENGINES[engine]["metrics"])
     created = int(time.time())
+
+    def guarded(path):
+        """vLLM guards /v1 only; SGLang everything but its health, readiness and metrics paths (utils/auth.py)."""
+        return path.startswith("/v1") if engine == "vllm" else not path.startswith(("/health", "/ready", "/metrics"))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         server_version = "llm-serving-standin"
@@ -182,30 +250,29 @@ def serve(model, model_path, served_name, host, port, api_key):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Stand-In", STANDIN)
+            self.send_header("X-Stand-In", standin)
             self.end_headers()
             self.wfile.write(data)
 
         def authorized(self):
-            if not api_key or not self.path.startswith("/v1"):
-                return True
-            if self.headers.get("Authorization") == f"Bearer {api_key}":
+            if not api_key or not guarded(self.path) or self.headers.get("Authorization") == f"Bearer {api_key}":
                 return True
             self.reply(401, {"error": "Unauthorized"})
             return False
 
         def do_GET(self):
+            if not self.authorized():
+                return None
             if self.path == "/health":
                 return self.reply(200, "", "text/plain")
             if self.path == "/metrics":
-                return self.reply(200, metrics.text(served_name), "text/plain; version=0.0.4")
-            if not self.authorized():
-                return None
+                return self.reply(200, metrics.text(served_name, standin), "text/plain; version=0.0.4")
             if self.path == "/v1/models":
-                return self.reply(
-                    200,
-                    {"object": "list", "data": [{"id": served_name, "object": "model", "created": created, "owned_by": STANDIN, "root": model_path}]},
-                )
+                card = {"id": served_name, "object": "model", "created": created, "owned_by": standin}
+                card["root"] = model_path if engine == "vllm" else served_name
+                return self.reply(200, {"object": "list", "data": [card]})
+            if self.path == "/model_info" and engine == "sglang":
+                return self.reply(200, {"model_path": model_path, "tokenizer_path": model_path, "is_generation": True})
             return self.reply(404, {"error": f"{self.path} not found"})
 
         def do_POST(self):
@@ -230,60 +297,55 @@ def serve(model, model_path, served_name, host, port, api_key):
                 with metrics.lock:
                     metrics.running -= 1
                     metrics.generated += len(tokens)
-                    metrics.prompts += len(prompt.encode())
                     metrics.first_token.append(time.monotonic() - started)
             text = "".join(f" t{t}" for t in tokens)
             choice = {"index": 0, "finish_reason": "length"}
             choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
-            usage = {"prompt_tokens": len(prompt.encode()), "completion_tokens": len(tokens), "total_tokens": len(prompt.encode()) + len(tokens)}
+            prompt_tokens = len(prompt.encode())
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens), "total_tokens": prompt_tokens + len(tokens)}
             kind = "chat.completion" if chat else "text_completion"
-            return self.reply(
-                200,
-                {
-                    "id": f"standin-{created}",
-                    "object": kind,
-                    "model": served_name,
-                    "choices": [choice],
-                    "usage": usage,
-                    "system_fingerprint": STANDIN,
-                },
-            )
+            answer = {"id": f"standin-{created}", "object": kind, "model": served_name, "choices": [choice], "usage": usage}
+            return self.reply(200, {**answer, "system_fingerprint": standin})
 
-    # As PID 1 nothing stops on SIGTERM by default: stop as vLLM does, without the kubelet's grace period.
+    # As PID 1 nothing stops on SIGTERM by default: stop as the engines do, without the kubelet's grace period.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = http.server.ThreadingHTTPServer((host, port), Handler)
-    print(f"{STANDIN}: serving {served_name} on {host}:{port}", flush=True)
+    print(f"{standin}: serving {served_name} on {host}:{port}", flush=True)
     server.serve_forever()
 
 
 def main(argv):
-    if not argv or argv[0] != "vllm":
-        sys.exit("usage: engine_standin.py vllm serve MODEL [flags...]")
-    accepted = set(json.loads(FLAGS_FILE.read_text())["flags"])
+    if not argv or argv[0] not in ENGINES:
+        sys.exit("usage: engine_standin.py vllm serve MODEL [flags...] | sglang --model-path MODEL [flags...]")
+    engine = argv[0]
+    standin = standin_name(engine)
+    flags_file = pathlib.Path(os.environ.get("STANDIN_FLAGS") or pathlib.Path(__file__).with_name(f"flags-{engine}.json"))
+    accepted = set(json.loads(flags_file.read_text())["flags"])
     try:
-        model_path, options = parse_command_line(argv[1:], accepted)
+        model_path, options = (parse_command_line if engine == "vllm" else parse_sglang_command_line)(argv[1:], accepted)
     except Refused as refused:
-        print(f"usage: vllm serve [model_tag] [options]\nvllm serve: error: {refused}", file=sys.stderr)
+        usage = "vllm serve [model_tag] [options]\nvllm serve" if engine == "vllm" else "launch_server.py [options]\nlaunch_server.py"
+        print(f"usage: {usage}: error: {refused}", file=sys.stderr)
         return 2
-    print(f"{STANDIN}: flags accepted by the pinned parser: {sorted(options)}", flush=True)
+    print(f"{standin}: flags accepted by the pinned parser: {sorted(options)}", flush=True)
     started = time.monotonic()
     try:
         tensors = load_weights(model_path)
     except (OSError, ValueError) as error:
-        print(f"{STANDIN}: failed to load the weights: {error}", file=sys.stderr)
+        print(f"{standin}: failed to load the weights: {error}", file=sys.stderr)
         return 1
-    print(
-        f"{STANDIN}: loaded {len(tensors)} tensors ({sum(t.nbytes for t in tensors.values())} bytes) in {time.monotonic() - started:.2f} s",
-        flush=True,
-    )
+    loaded = sum(t.nbytes for t in tensors.values())
+    print(f"{standin}: loaded {len(tensors)} tensors ({loaded} bytes) in {time.monotonic() - started:.2f} s", flush=True)
+    api_key = (os.environ.get("VLLM_API_KEY") if engine == "vllm" else None) or options.get("--api-key")
     host = options.get("--host") or "0.0.0.0"
     serve(
+        engine,
         Model(tensors),
         model_path,
         options.get("--served-model-name") or model_path,
         host,
-        int(options.get("--port", 8000)),
-        os.environ.get("VLLM_API_KEY") or options.get("--api-key"),
+        int(options.get("--port", ENGINES[engine]["port"])),
+        api_key,
     )
     return 0
 

@@ -161,3 +161,17 @@ def test_the_node_stand_in_accepts_exactly_the_pinned_vllm_parser_flags(facts):
     assert rendered <= flags
     assert {"--enable-prefix-caching", "--no-enable-prefix-caching", "--headless", "--api-server-count"} <= flags
     assert "--tensor-parallel-sizes" not in flags
+
+
+def test_the_node_stand_in_accepts_exactly_the_pinned_sglang_parser_flags(facts):
+    """SGLang builds most options from its arg_groups/fields annotations (add_cli_args_from_dataclass):
+    read statically, they hold every flag the program renders for SGLang, aliases included."""
+    sys.path.insert(0, str(REPO / "test" / "node" / "standin"))
+    import engine_flags
+
+    flags = set(engine_flags.extract("sglang", facts["sglang"]["version"])["flags"])
+    rendered = set(re.findall(r'"(--[a-z0-9-]+)"', (REPO / "components" / "engines" / "sglang.ts").read_text()))
+    assert {"--model-path", "--tp-size", "--config", "--enable-hierarchical-cache"} <= rendered
+    assert rendered <= flags, sorted(rendered - flags)
+    assert {"--tensor-parallel-size", "--api-key"} <= flags  # an alias, and the key the config file carries
+    assert "--tp" not in flags
