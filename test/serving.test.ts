@@ -16,6 +16,7 @@ import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
 import { parseStackConfig } from "../components/config/parse";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
+import { cpuCores } from "../components/cluster";
 import { deploymentStrategy } from "../components/serving/modelServer";
 import { estimateStartup } from "../components/serving/startup";
 import {
@@ -411,11 +412,15 @@ describe("smoke check after deploy", () => {
 });
 
 describe("preload Job failures", () => {
-  it("end the Job after two retries (Pulumi's await ends on BackoffLimitExceeded), disruptions not counted", async () => {
+  it("end the Job after two retries (Pulumi's await ends on BackoffLimitExceeded), disruptions not counted; a waiting preload holds little CPU", async () => {
     const run = await runProgram(rawFor("hostPath", "vllm", "minio"));
     const job = run.one("kubernetes:batch/v1:Job", "m-preload");
     expect(job.inputs.spec.template.spec.restartPolicy).toBe("Never");
     expect(job.inputs.spec.backoffLimit).toBe(2);
+    // A preload that waits for its mirror holds little CPU: with cpu "1" on a 2-core node, kubectl apply
+    // of the rendered stack left the mirror Pending behind it (bench:node), a deadlock until the wait ran out.
+    expect(cpuCores(job.inputs.spec.template.spec.containers[0].resources.requests.cpu)).toBeLessThanOrEqual(0.25);
+    expect(job.inputs.spec.template.spec.containers[0].resources.limits.cpu).toBeUndefined();
     // No FailJob rule: its Failed reason (PodFailurePolicy) would keep Pulumi waiting for the whole budget.
     expect(job.inputs.spec.podFailurePolicy).toEqual({
       rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],

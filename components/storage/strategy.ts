@@ -175,7 +175,10 @@ export function preloadContainers(
         { name: "MANIFEST_WAIT_SECONDS", value: String(mirrorBudgetSeconds(args.model)) },
         ...s3EnvFromSecret(args.store.readerSecretName),
       ],
-      resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { memory: "4Gi" } },
+      // A small reservation, no CPU limit: the copy and its hashing still use every idle core, and a
+      // preload waiting for its mirror (GitOps, everything applied at once) cannot hold the CPU the
+      // mirror needs to be scheduled. bench:node saw exactly that with cpu: "1" on a 2-core node.
+      resources: { requests: { cpu: PRELOAD_CPU_REQUEST, memory: "1Gi" }, limits: { memory: "4Gi" } },
       securityContext: { ...restrictedContainerSecurity(), runAsNonRoot: uid !== 0, runAsUser: uid, runAsGroup: uid },
       volumeMounts: [{ name: volumeName, mountPath: mountRoot }, TMP_MOUNT],
     }),
@@ -210,6 +213,9 @@ export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string
  * DeadlineExceeded (pulumi/cloud-ready-checks), so a Job failed by its policy would hold `pulumi up`
  * for the whole preload budget; two retries fail it in under a minute instead.
  */
+/** The preload's CPU reservation (it may use more: no limit). */
+export const PRELOAD_CPU_REQUEST = "250m";
+
 export const PRELOAD_FAILURE_POLICY: k8s.types.input.batch.v1.PodFailurePolicy = {
   rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],
 };
