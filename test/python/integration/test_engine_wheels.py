@@ -4,7 +4,6 @@ engines' pinned wheels from PyPI (vllm and sglang at the versions of the default
 outside the repo by version. SGLang's --enable-metrics is a field of its server args there."""
 
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -14,7 +13,10 @@ import zipfile
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-CACHE = pathlib.Path(os.environ.get("LLM_SERVING_CACHE", pathlib.Path.home() / ".cache" / "llm-serving")) / "wheels"
+# The node stand-in's flag reader (test/node/standin, not a package) downloads and reads the same wheels.
+sys.path.insert(0, str(REPO / "test" / "node" / "standin"))
+
+import engine_flags
 
 
 def render_facts():
@@ -30,29 +32,9 @@ def facts():
 
 
 def wheel_sources(package, version):
-    """The .py sources of package==version's wheel, downloaded once into the cache."""
-    target = CACHE / f"{package}-{version}"
-    if not list(target.glob("*.whl")):
-        target.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "-d",
-                target,
-                f"{package}=={version}",
-            ],
-            check=True,
-            timeout=600,
-        )
-    with zipfile.ZipFile(next(target.glob("*.whl"))) as whl:
+    """The .py sources of package==version's wheel, downloaded once into the cache (by the node
+    stand-in's flag reader, which reads the same wheels)."""
+    with zipfile.ZipFile(engine_flags.wheel(package, version)) as whl:
         return "\n".join(whl.read(n).decode(errors="replace") for n in whl.namelist() if n.endswith(".py"))
 
 
@@ -84,7 +66,7 @@ def test_every_compile_cache_variable_is_one_the_pinned_engine_reads(facts, engi
 
 
 def wheel_requirements(package, version):
-    with zipfile.ZipFile(next((CACHE / f"{package}-{version}").glob("*.whl"))) as whl:
+    with zipfile.ZipFile(engine_flags.wheel(package, version)) as whl:
         metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
         return [line.split(":", 1)[1].strip() for line in whl.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
 
@@ -110,7 +92,7 @@ def wheel_module(package, version, path, name):
     import types
 
     wheel_sources(package, version)
-    with zipfile.ZipFile(next((CACHE / f"{package}-{version}").glob("*.whl"))) as whl:
+    with zipfile.ZipFile(engine_flags.wheel(package, version)) as whl:
         code = whl.read(path).decode()
     module = types.ModuleType(name)
     exec(compile(code, f"{package}-{version}/{path}", "exec"), module.__dict__)  # noqa: S102 - the pinned wheel's own code
@@ -152,9 +134,6 @@ def test_vllm_reads_the_api_key_from_its_env_var(facts):
 def test_the_node_stand_in_accepts_exactly_the_pinned_vllm_parser_flags(facts):
     """test/node/standin/engine_flags.py reads the flag set from the same wheel: every flag the program
     renders for vLLM is in it, a misspelt one is not."""
-    sys.path.insert(0, str(REPO / "test" / "node" / "standin"))
-    import engine_flags
-
     flags = set(engine_flags.extract("vllm", facts["vllm"]["version"])["flags"])
     rendered = {"--host", "--port", "--served-model-name", "--tensor-parallel-size", "--max-model-len", "--gpu-memory-utilization"}
     rendered |= {"--load-format", "--model-loader-extra-config", "--download-dir", "--revision"}
@@ -166,9 +145,6 @@ def test_the_node_stand_in_accepts_exactly_the_pinned_vllm_parser_flags(facts):
 def test_the_node_stand_in_accepts_exactly_the_pinned_sglang_parser_flags(facts):
     """SGLang builds most options from its arg_groups/fields annotations (add_cli_args_from_dataclass):
     read statically, they hold every flag the program renders for SGLang, aliases included."""
-    sys.path.insert(0, str(REPO / "test" / "node" / "standin"))
-    import engine_flags
-
     flags = set(engine_flags.extract("sglang", facts["sglang"]["version"])["flags"])
     rendered = set(re.findall(r'"(--[a-z0-9-]+)"', (REPO / "components" / "engines" / "sglang.ts").read_text()))
     assert {"--model-path", "--tp-size", "--config", "--enable-hierarchical-cache"} <= rendered
