@@ -112,31 +112,35 @@ def tree_files(directory, prefix):
     return files
 
 
-def wheels_layer(requirements):
-    """The wheels of `requirements` (and their dependencies) for CPython 3.11 on x86_64, unpacked
-    into Debian's site directory by pip."""
+def wheels_layer(requirements, without_dependencies=()):
+    """The wheels of `requirements` (and their dependencies) and of `without_dependencies` (alone)
+    for CPython 3.11 on x86_64, unpacked into Debian's site directory by pip."""
     with tempfile.TemporaryDirectory() as target:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--root-user-action=ignore",
-                "--no-warn-conflicts",
-                "--no-compile",
-                "--only-binary=:all:",
-                *PLATFORMS,
-                "--python-version=3.11",
-                "--implementation=cp",
-                "--target",
-                target,
-                *requirements,
-            ],
-            check=True,
-        )
+        for packages, deps in ((requirements, []), (without_dependencies, ["--no-deps"])):
+            if not packages:
+                continue
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--root-user-action=ignore",
+                    "--no-warn-conflicts",
+                    "--no-compile",
+                    "--only-binary=:all:",
+                    *PLATFORMS,
+                    "--python-version=3.11",
+                    "--implementation=cp",
+                    *deps,
+                    "--target",
+                    target,
+                    *packages,
+                ],
+                check=True,
+            )
         # Console scripts name the build machine's interpreter: point them at the image's.
         bin_dir = pathlib.Path(target) / "bin"
         for script in bin_dir.glob("*") if bin_dir.exists() else []:
@@ -233,6 +237,8 @@ def build():
 
     standin = ROOT / "test" / "node" / "standin"
     requirements = (standin / "requirements.txt").read_text().split()
+    # The Run:ai streamer for s3:// models, without torch: the stand-in drives its C++ core directly.
+    streamer = (standin / "streamer.txt").read_text().split()
     engine = (standin / "engine_standin.py").read_bytes()
     pins = {
         "vllm": pinned(r'"vllm/vllm-openai:v([0-9.]+)"', "components/engines/vllm.ts"),
@@ -256,11 +262,11 @@ def build():
     for name, version in pins.items():
         flags = subprocess.run([sys.executable, str(standin / "engine_flags.py"), name, version], check=True, capture_output=True).stdout
         launcher = launchers[name]
-        tag = f"{version}-{content_key(engine, flags, *requirements, *sorted(launcher.items()))}"
+        tag = f"{version}-{content_key(engine, flags, *requirements, *streamer, *sorted(launcher.items()))}"
         out = archive_path(f"{name}-standin", tag, base.name)
         layers = [base, None, None]
         if not out.exists():
-            wheels = wheels or wheels_layer(requirements)
+            wheels = wheels or wheels_layer(requirements, streamer)
             files = {"opt/standin/engine_standin.py": (engine, 0o644), f"opt/standin/flags-{name}.json": (flags, 0o644)}
             files.update({path: (text, 0o755 if path.startswith("usr/local/bin/") else 0o644) for path, text in launcher.items()})
             layers[1:] = [wheels, layer_from(files)]

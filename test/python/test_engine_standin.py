@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO / "test" / "node"))
 
 import engine_standin
 import make_model
+from hub_emulator import HubEmulator
 
 ACCEPTED = {"--host", "--port", "--served-model-name", "--tensor-parallel-size", "--enforce-eager", "--no-enforce-eager"}
 
@@ -68,6 +69,43 @@ def test_a_truncated_shard_is_refused(model):
     shard.write_bytes(shard.read_bytes()[:-100])
     with pytest.raises(Exception):  # noqa: B017 - safetensors' own error: any is a refusal
         engine_standin.load_weights(model)
+
+
+HUB_REPO, HUB_COMMIT = "org/Tiny-Model", "0123456789abcdef0123456789abcdef01234567"
+
+
+def standin_from_hub(tmp_path, hub, token, timeout=30):
+    """The stand-in CLI serving a Hub repo (`mirror: false`), in its own process as in the pod: the
+    Hub's endpoint and token reach huggingface_hub through the environment it starts with."""
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps({"flags": sorted(ACCEPTED | {"--revision", "--download-dir"})}))
+    env = dict(os.environ, STANDIN_FLAGS=str(flags), HF_ENDPOINT=hub.endpoint, HF_TOKEN=token, HF_HOME=str(tmp_path / "hf-home"))
+    argv = [STANDIN, "vllm", "serve", HUB_REPO, "--revision", HUB_COMMIT, "--download-dir", tmp_path / "cache", "--port", str(free_port())]
+    process = subprocess.Popen([sys.executable, *map(str, argv)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = ""
+    for line in process.stdout:
+        output += line
+        if " on 0.0.0.0:" in line:
+            break
+    process.terminate()
+    process.wait(timeout)
+    return process.returncode, output
+
+
+def test_a_hub_repo_is_downloaded_into_the_download_dir_then_served(model, tmp_path):
+    with HubEmulator(HUB_REPO, HUB_COMMIT, model, token="hf_granted") as hub:
+        _code, output = standin_from_hub(tmp_path, hub, "hf_granted")
+    assert f"serving {HUB_REPO} on 0.0.0.0:" in output, output
+    snapshot = tmp_path / "cache" / "models--org--Tiny-Model" / "snapshots" / HUB_COMMIT
+    assert (snapshot / "model-00001-of-00002.safetensors").read_bytes() == (model / "model-00001-of-00002.safetensors").read_bytes()
+
+
+def test_a_hub_refusing_the_token_fails_the_load_naming_the_repo(model, tmp_path):
+    with HubEmulator(HUB_REPO, HUB_COMMIT, model, token="hf_granted") as hub:
+        code, output = standin_from_hub(tmp_path, hub, "hf_revoked")
+    assert code == 1, output
+    assert f"failed to load the weights: {HUB_REPO}@{HUB_COMMIT}: the Hub at {hub.endpoint} refused the download: " in output
+    assert "401" in output
 
 
 def free_port():
@@ -192,3 +230,12 @@ def test_sglang_reports_its_model_path_and_guards_all_but_health_and_metrics(mod
     finally:
         process.terminate()
         process.wait(5)
+
+
+def test_the_compile_artifact_is_written_once_and_reused(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    tensors = engine_standin.load_weights(model)
+    assert engine_standin.compile_artifacts(tensors).startswith(f"wrote {tmp_path}/inductor/llm-serving-standin/")
+    assert engine_standin.compile_artifacts(tensors).startswith(f"reused {tmp_path}/inductor/llm-serving-standin/")
+    other = {**tensors, "extra.weight": tensors["model.embed_tokens.weight"][:2]}
+    assert engine_standin.compile_artifacts(other).startswith("wrote ")

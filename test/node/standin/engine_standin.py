@@ -9,8 +9,14 @@ What it keeps of the engine it stands in for:
   (flags-<engine>.json, read from the pinned wheel by engine_flags.py) is refused with the engine's
   argparse error and exit status 2;
 - the weights: every *.safetensors shard of MODEL (a directory) is loaded with the safetensors
-  library, every tensor checked against its file's header (dtype, shape, byte range), and the shards'
-  digests against the mirror's manifest.sha256 when the directory has one; any mismatch exits 1;
+  library; a MODEL that is no directory is a Hub repo, downloaded first with huggingface_hub (as the
+  engines do for `mirror: false`, HF_ENDPOINT and HF_TOKEN honoured); an s3:// MODEL with `--load-format runai_streamer` is streamed from the bucket by the Run:ai
+  streamer's C++ core and S3 backend (the pinned wheels; the pod's RUNAI_STREAMER_*/AWS_* environment,
+  --model-loader-extra-config applied as the engines apply it); every tensor is checked against its
+  shard's header (dtype, shape, byte range), and the shards' digests against the mirror's
+  manifest.sha256 when there is one; any mismatch or read error exits 1;
+- a compile artifact in TORCHINDUCTOR_CACHE_DIR, reused when a restart finds it (as torch.compile's
+  are; the program's compileCache keeps that directory on the node), written otherwise;
 - the port opens only once the weights are loaded (as the engines' do), then: GET /health, GET
   /v1/models (vLLM: `root` is the model argument; SGLang: the served name, and /model_info has the
   model_path), POST /v1/completions and /v1/chat/completions (tokens computed from the loaded
@@ -146,6 +152,31 @@ def file_digest(path):
     return digest.hexdigest()
 
 
+def check_tensors(name, header, offset, size, loaded):
+    """Every tensor of a shard's header present in `loaded` with its shape and byte count; raises otherwise."""
+    tensors = {}
+    for tensor, meta in header.items():
+        if tensor == "__metadata__":
+            continue
+        start, end = meta["data_offsets"]
+        array = loaded.get(tensor)
+        if array is None or list(array.shape) != meta["shape"] or offset + end > size:
+            raise ValueError(f"{name}: tensor {tensor} does not match its header")
+        if array.nbytes != end - start or array.nbytes != DTYPE_BYTES.get(meta["dtype"], array.itemsize) * array.size:
+            raise ValueError(f"{name}: tensor {tensor} has {array.nbytes} bytes, its header says {end - start}")
+        tensors[tensor] = array
+    return tensors
+
+
+def read_manifest(text):
+    """{file: sha256} of the mirror's manifest.sha256 (`sha256sum` format)."""
+    manifest = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        manifest[name] = digest
+    return manifest
+
+
 def load_weights(model_dir):
     """{tensor name: numpy array} of every shard, each checked against its file; raises on a mismatch."""
     from safetensors.numpy import load_file
@@ -154,30 +185,147 @@ def load_weights(model_dir):
     shards = sorted(model_dir.glob("*.safetensors"))
     if not shards:
         raise ValueError(f"{model_dir}: no *.safetensors files")
-    manifest = {}
-    if (model_dir / "manifest.sha256").exists():
-        for line in (model_dir / "manifest.sha256").read_text().splitlines():
-            digest, _, name = line.partition("  ")
-            manifest[name] = digest
+    manifest = read_manifest((model_dir / "manifest.sha256").read_text()) if (model_dir / "manifest.sha256").exists() else {}
     tensors = {}
     for shard in shards:
         name = shard.relative_to(model_dir).as_posix()
         if name in manifest and file_digest(shard) != manifest[name]:
             raise ValueError(f"{shard}: sha256 differs from manifest.sha256")
         offset, header = read_header(shard)
-        loaded = load_file(shard)
-        size = shard.stat().st_size
-        for tensor, meta in header.items():
-            if tensor == "__metadata__":
-                continue
-            start, end = meta["data_offsets"]
-            array = loaded.get(tensor)
-            if array is None or list(array.shape) != meta["shape"] or offset + end > size:
-                raise ValueError(f"{shard}: tensor {tensor} does not match its header")
-            if array.nbytes != end - start or array.nbytes != DTYPE_BYTES.get(meta["dtype"], array.itemsize) * array.size:
-                raise ValueError(f"{shard}: tensor {tensor} has {array.nbytes} bytes, its header says {end - start}")
-            tensors[tensor] = array
+        tensors.update(check_tensors(str(shard), header, offset, shard.stat().st_size, load_file(shard)))
     return tensors
+
+
+def streamer_core():
+    """The Run:ai streamer's C++ core (libstreamer and its S3 backend, from the pinned wheels) through
+    the wheel's own ctypes binding. The package's front end (SafetensorsStreamer) hands out torch
+    tensors and the stand-in has no torch, so the package __init__ that imports it is not run."""
+    import importlib.util
+
+    if "runai_model_streamer" not in sys.modules:
+        spec = importlib.util.find_spec("runai_model_streamer")
+        if spec is None:
+            raise ValueError("runai_model_streamer is not installed in this image: it cannot stream s3:// models")
+        # The package itself, its __init__ not executed: only its submodules are imported.
+        sys.modules["runai_model_streamer"] = importlib.util.module_from_spec(spec)
+    from runai_model_streamer.libstreamer import libstreamer
+
+    return libstreamer
+
+
+def streamer_env(extra_config):
+    """What the engines' runai_streamer loaders do with --model-loader-extra-config before streaming
+    (vLLM 0.33.0 RunaiModelStreamerLoader, SGLang 0.5.23 alike): concurrency and memory_limit become
+    the streamer's environment, and AWS_ENDPOINT_URL its S3 endpoint unless one is set."""
+    if "concurrency" in extra_config:
+        os.environ["RUNAI_STREAMER_CONCURRENCY"] = str(extra_config["concurrency"])
+    if "memory_limit" in extra_config:
+        os.environ["RUNAI_STREAMER_MEMORY_LIMIT"] = str(extra_config["memory_limit"])
+    if os.getenv("RUNAI_STREAMER_S3_ENDPOINT") is None and os.getenv("AWS_ENDPOINT_URL") is not None:
+        os.environ["RUNAI_STREAMER_S3_ENDPOINT"] = os.environ["AWS_ENDPOINT_URL"]
+
+
+def stream_objects(core, streamer, listed):
+    """{uri: bytes} of every listed object (uri: size), read whole by the streamer in one submission."""
+    import numpy
+
+    uris = sorted(listed)
+    buffers = [numpy.empty(listed[uri], dtype=numpy.uint8) for uri in uris]
+    core.runai_request(streamer, uris, [1] * len(uris), [0] * len(uris), [b.size for b in buffers], [b.ctypes.data for b in buffers])
+    done = False
+    while not done:
+        response = core.runai_response(streamer, 0)
+        if response is None:
+            raise ValueError("the streamer ended before every object was read")
+        code, _submission, index, _range, done = response
+        if code != core.SUCCESS_ERROR_CODE:
+            raise ValueError(f"{uris[index]}: the streamer could not read it: {core.runai_response_str(code)}")
+    return {uri: buffer.tobytes() for uri, buffer in zip(uris, buffers)}
+
+
+def stream_weights(uri, extra_config):
+    """{tensor name: numpy array} of every shard under the s3:// prefix `uri`, streamed by the Run:ai
+    streamer with the environment the pod has, each tensor checked against its shard's header and
+    each shard against the mirror's manifest.sha256 when the prefix has one."""
+    import hashlib
+
+    from safetensors.numpy import load
+
+    streamer_env(extra_config)
+    core = streamer_core()
+    prefix = uri.rstrip("/") + "/"
+    streamer = core.runai_start()
+    try:
+        listed = {}
+        try:
+            core.runai_list_files(streamer, prefix, lambda path, size: listed.__setitem__(path, size), is_recursive=False)
+        except ValueError as error:
+            raise ValueError(
+                f"{prefix}: the streamer could not list it ({error}); are the bucket, its endpoint and the credentials right?"
+            ) from error
+        wanted = {u: s for u, s in listed.items() if u.endswith((".safetensors", "/manifest.sha256", "/config.json"))}
+        if not any(u.endswith(".safetensors") for u in wanted):
+            raise ValueError(f"{prefix}: no *.safetensors objects (listed: {sorted(listed)[:5]})")
+        objects = stream_objects(core, streamer, wanted)
+    finally:
+        core.runai_end(streamer)
+    concurrency = os.environ.get("RUNAI_STREAMER_CONCURRENCY", "the streamer's default")
+    print(f"streamed {len(objects)} objects from {prefix} with the Run:ai streamer (concurrency {concurrency})", flush=True)
+    manifest = read_manifest(objects.get(prefix + "manifest.sha256", b"").decode())
+    tensors = {}
+    for object_uri, data in sorted(objects.items()):
+        if not object_uri.endswith(".safetensors"):
+            continue
+        name = object_uri.removeprefix(prefix)
+        if name in manifest and hashlib.sha256(data).hexdigest() != manifest[name]:
+            raise ValueError(f"{object_uri}: sha256 differs from manifest.sha256")
+        (length,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + length])
+        tensors.update(check_tensors(object_uri, header, 8 + length, len(data), load(data)))
+    return tensors
+
+
+def download_weights(repo, options):
+    """A Hub repo (`mirror: false`), downloaded as the engines download one (vLLM 0.33.0's
+    download_weights_from_hf): huggingface_hub's snapshot_download of the weights and configs into
+    --download-dir (else HF_HOME), from HF_ENDPOINT with HF_TOKEN when set; then loaded from there."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    revision = options.get("--revision")
+    try:
+        path = snapshot_download(repo, revision=revision, cache_dir=options.get("--download-dir"), allow_patterns=["*.safetensors", "*.json"])
+    except HfHubHTTPError as error:
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        raise ValueError(f"{repo}@{revision}: the Hub at {endpoint} refused the download: {str(error).splitlines()[0]}") from error
+    print(f"downloaded {repo}@{revision} to {path}", flush=True)
+    return load_weights(path)
+
+
+def load_model(model_path, options):
+    """The weights from a directory, downloaded from the Hub (a model that is no directory, as the
+    engines read it), or streamed from s3:// with `--load-format runai_streamer` (the only loader of
+    the pinned engines that reads a bucket)."""
+    if not model_path.startswith("s3://"):
+        return load_weights(model_path) if os.path.isdir(model_path) else download_weights(model_path, options)
+    if options.get("--load-format") != "runai_streamer":
+        raise ValueError(f"{model_path}: an s3:// model needs --load-format runai_streamer")
+    return stream_weights(model_path, json.loads(options.get("--model-loader-extra-config") or "{}"))
+
+
+def compile_artifacts(tensors):
+    """What the engines' torch.compile leaves in TORCHINDUCTOR_CACHE_DIR (keyed by the model's tensor
+    shapes): reused when there (a restart onto a persistent compile cache), else written."""
+    root = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if not root:
+        return "none (TORCHINDUCTOR_CACHE_DIR unset)"
+    shapes = json.dumps(sorted((name, list(t.shape)) for name, t in tensors.items()))
+    path = pathlib.Path(root) / "llm-serving-standin" / f"{hashlib.sha256(shapes.encode()).hexdigest()[:16]}.graph"
+    if path.is_file():
+        return f"reused {path}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("a stand-in's compile artifact (no torch.compile ran)\n")
+    return f"wrote {path}"
 
 
 class Model:
@@ -330,12 +478,13 @@ def main(argv):
     print(f"{standin}: flags accepted by the pinned parser: {sorted(options)}", flush=True)
     started = time.monotonic()
     try:
-        tensors = load_weights(model_path)
+        tensors = load_model(model_path, options)
     except (OSError, ValueError) as error:
         print(f"{standin}: failed to load the weights: {error}", file=sys.stderr)
         return 1
     loaded = sum(t.nbytes for t in tensors.values())
     print(f"{standin}: loaded {len(tensors)} tensors ({loaded} bytes) in {time.monotonic() - started:.2f} s", flush=True)
+    print(f"{standin}: compile cache: {compile_artifacts(tensors)}", flush=True)
     api_key = (os.environ.get("VLLM_API_KEY") if engine == "vllm" else None) or options.get("--api-key")
     host = options.get("--host") or "0.0.0.0"
     serve(
