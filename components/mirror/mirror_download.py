@@ -13,7 +13,9 @@ Environment: MIRROR_WORK (default /work, the Job's scratch volume), HF_REPO, HF_
 BOTO3_VERSION; HF_INCLUDE / HF_EXCLUDE (JSON lists of globs, `models[].include` / `exclude`);
 SIZE_GIB (`models[].sizeGiB`), SCRATCH_GIB (the download volume); PART_MIB (the upload's part size,
 `storage.preload.partSizeMiB`); CONFIG_PATH (the model's config key, for error messages); HF_ENDPOINT
-and HF_TOKEN when set.
+and HF_TOKEN when set; DOWNLOAD_FAILED_FILE: in the Job, a failure is written there and the step exits
+0, for the upload step (the pod's main container) to fail with it: Pulumi reports the termination
+message of a Job pod's main container only, never its init containers'.
 """
 
 import base64
@@ -26,9 +28,12 @@ import os
 import pathlib
 import subprocess
 import sys
+import traceback
 
 GIB = 1024**3
 MIB = 1024**2
+# Where the mirror's Hub token comes from (its Secret is filled from this stack setting).
+TOKEN_SETTING = "llm-serving:hfToken"
 # S3 takes at most 10,000 parts per object.
 MAX_PARTS = 10_000
 # What one hashing thread holds at a time: a part is hashed in reads of this size, never buffered whole.
@@ -59,6 +64,18 @@ def select(files, include=None, exclude=()):
         if not any(fnmatch.fnmatchcase(path, "*.safetensors") for path in files):
             include += next(([p] for p in FALLBACK_WEIGHTS if any(fnmatch.fnmatchcase(f, p) for f in files)), [])
     return sorted(path for path in files if matches(path, include) and not matches(path, exclude))
+
+
+def hub_refusal(status, message, token_set, endpoint):
+    """What a 401/403 from the Hub means for this stack, naming the setting to fix."""
+    hub = f"the Hub at {endpoint}"
+    if status == 401 and token_set:
+        return f"{hub} refuses the token in {TOKEN_SETTING} (HTTP 401: {message}); set a valid read token: pulumi config set --secret {TOKEN_SETTING} hf_..."
+    if status == 401:
+        return f"{hub} answers HTTP 401 without a token: the repo is gated or private and {TOKEN_SETTING} is not set ({message})"
+    return (
+        f"{hub} refuses the token in {TOKEN_SETTING} for this repo (HTTP 403: {message}); request access to the gated repo with that token's account"
+    )
 
 
 def check_fits(files, chosen, size_gib, scratch_gib, key):
@@ -211,10 +228,18 @@ def main(work):
         sys.path.insert(0, str(pip))
         hf = [str(pip / "bin" / "hf")]
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.hf_api import RepoFile
 
-    listing = HfApi().list_repo_tree(repo, revision=revision, recursive=True)
-    files = {item.path: item.size for item in listing if isinstance(item, RepoFile)}
+    try:
+        files = {item.path: item.size for item in HfApi().list_repo_tree(repo, revision=revision, recursive=True) if isinstance(item, RepoFile)}
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        if status not in (401, 403):
+            raise
+        message = error.response.headers.get("X-Error-Message") or error.response.reason_phrase
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        sys.exit(f"FATAL: {repo}@{revision}: {hub_refusal(status, message, bool(os.environ.get('HF_TOKEN')), endpoint)}")
     include = json.loads(os.environ["HF_INCLUDE"]) if os.environ.get("HF_INCLUDE") else None
     exclude = json.loads(os.environ.get("HF_EXCLUDE") or "[]")
     chosen = select(files, include, exclude)
@@ -235,5 +260,24 @@ def main(work):
     return 0
 
 
+def deferring_failure(step, failure_file):
+    """Runs `step`; when it fails and `failure_file` is set, writes why there and returns 0."""
+    try:
+        return step()
+    except SystemExit as stop:
+        if not failure_file or stop.code in (0, None):
+            raise
+        message = stop.code if isinstance(stop.code, str) else f"FATAL: the download step exited {stop.code}"
+    except Exception as error:
+        if not failure_file:
+            raise
+        traceback.print_exc()
+        message = f"FATAL: the download step failed: {type(error).__name__}: {error}"
+    print(message, file=sys.stderr)
+    pathlib.Path(failure_file).write_text(message + "\n")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main(pathlib.Path(os.environ.get("MIRROR_WORK", "/work"))))
+    work_dir = pathlib.Path(os.environ.get("MIRROR_WORK", "/work"))
+    sys.exit(deferring_failure(lambda: main(work_dir), os.environ.get("DOWNLOAD_FAILED_FILE")))

@@ -97,6 +97,8 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             { name: "PART_MIB", value: String(preload.partSizeMiB) },
             ...HUB_TRANSFER_ENV,
             ...hubEndpointEnv(args.hubEndpoint),
+            // Pulumi reports only a Job pod's main container: the upload step fails with this step's failure.
+            { name: "DOWNLOAD_FAILED_FILE", value: "/work/download.failed" },
             { name: "HOME", value: "/work/home" },
             { name: "HF_HOME", value: "/work/hf-home" },
             ...(args.hfTokenSecret

@@ -4,7 +4,11 @@ uses to list and download a model repo: repo info, the recursive tree (with size
 loopback (or, for the node tests, the node IP inside the test cluster's network namespace). Every
 request path is recorded, so tests can tell what was fetched.
 
-    python3 hub_emulator.py REPO COMMIT DIR HOST PORT   serves until killed; prints its endpoint
+With a token the repo is gated, as the Hub answers for one: a request without `Authorization: Bearer`
+gets 401 with X-Error-Code GatedRepo, one with another token 401 "Invalid credentials in
+Authorization header" (what an expired or revoked token gets).
+
+    python3 hub_emulator.py REPO COMMIT DIR HOST PORT [TOKEN]   serves until killed; prints its endpoint
 """
 
 import hashlib
@@ -17,8 +21,8 @@ import urllib.parse
 
 
 class HubEmulator:
-    def __init__(self, repo, commit, root, host="127.0.0.1", port=0):
-        self.repo, self.commit, self.root = repo, commit, pathlib.Path(root)
+    def __init__(self, repo, commit, root, host="127.0.0.1", port=0, token=None):
+        self.repo, self.commit, self.root, self.token = repo, commit, pathlib.Path(root), token
         self.requests = []
         emulator = self
 
@@ -75,6 +79,15 @@ class HubEmulator:
         if body:
             handler.wfile.write(payload)
 
+    def refusal(self, authorization):
+        """The Hub's 401 headers for a gated repo's request without the token, or with another one; None when allowed."""
+        if not self.token or authorization == f"Bearer {self.token}":
+            return None
+        if authorization:
+            return {"X-Error-Message": "Invalid credentials in Authorization header"}
+        message = f"Access to model {self.repo} is restricted. You must have access to it and be authenticated to access it. Please log in."
+        return {"X-Error-Code": "GatedRepo", "X-Error-Message": message}
+
     def handle(self, handler, body):
         url = urllib.parse.urlsplit(handler.path)
         path = urllib.parse.unquote(url.path)
@@ -82,9 +95,13 @@ class HubEmulator:
         api = f"/api/models/{self.repo}/"
         resolve = f"/{self.repo}/resolve/"
         json_headers = {"Content-Type": "application/json", "X-Repo-Commit": self.commit}
+        refusal = self.refusal(handler.headers.get("Authorization"))
+        if refusal:
+            return self.send(handler, 401, refusal, b'{"error": "%s"}' % refusal["X-Error-Message"].encode(), body)
         if path.startswith(api + "revision/"):
             siblings = [{"rfilename": p, "size": (self.root / p).stat().st_size} for p in self.files()]
-            info = {"id": self.repo, "modelId": self.repo, "sha": self.commit, "private": False, "gated": False, "siblings": siblings}
+            gated = "manual" if self.token else False
+            info = {"id": self.repo, "modelId": self.repo, "sha": self.commit, "private": False, "gated": gated, "siblings": siblings}
             return self.send(handler, 200, json_headers, json.dumps(info).encode(), body)
         if path.startswith(api + "tree/"):
             rest = path[len(api + "tree/") :].split("/", 1)
@@ -104,8 +121,8 @@ class HubEmulator:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6:
-        sys.exit("usage: hub_emulator.py REPO COMMIT DIR HOST PORT")
-    emulator = HubEmulator(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    if len(sys.argv) not in (6, 7):
+        sys.exit("usage: hub_emulator.py REPO COMMIT DIR HOST PORT [TOKEN]")
+    emulator = HubEmulator(*sys.argv[1:5], int(sys.argv[5]), sys.argv[6] if len(sys.argv) == 7 else None)
     print(f"Hugging Face Hub emulator for {emulator.repo}@{emulator.commit} at {emulator.endpoint}", flush=True)
     emulator.server.serve_forever()

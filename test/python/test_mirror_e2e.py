@@ -132,3 +132,47 @@ def test_refuses_before_downloading_when_the_files_exceed_size_gib(tmp_path, hub
     assert "FATAL: org/Tiny-Model@" in run.stderr
     assert "more than llm-serving:models[0].sizeGiB = 0.005 (+10%); raise llm-serving:models[0].sizeGiB to at least 1" in run.stderr
     assert downloaded(hub) == [] and not (work / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("hf_revoked", "refuses the token in llm-serving:hfToken (HTTP 401: Invalid credentials in Authorization header)"),
+        (None, "answers HTTP 401 without a token: the repo is gated or private and llm-serving:hfToken is not set"),
+    ],
+)
+def test_a_gated_repo_refusing_the_token_fails_saying_which_setting_to_fix(tmp_path, hub, token, reason):
+    hub.token = "hf_granted"
+    run, work = mirror(tmp_path, hub, **({"HF_TOKEN": token} if token else {}))
+    assert run.returncode == 1, run.stdout + run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"FATAL: {REPO}@{COMMIT}: the Hub at {hub.endpoint} {reason}"), last
+    assert "Traceback" not in run.stderr
+    assert downloaded(hub) == [] and not (work / "model").exists()
+
+
+def test_a_gated_repo_mirrors_with_the_granted_token(tmp_path, hub):
+    hub.token = "hf_granted"
+    run, _work = mirror(tmp_path, hub, HF_TOKEN="hf_granted")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_in_the_job_a_refusal_is_deferred_to_the_upload_step_which_pulumi_reports(tmp_path, hub):
+    """Pulumi reports the termination message of a Job pod's main container only (not its init
+    containers'): with DOWNLOAD_FAILED_FILE the download step leaves its failure there and exits 0,
+    and the upload step (the main container) fails with it."""
+    hub.token = "hf_granted"
+    failed = tmp_path / "work" / "download.failed"
+    run, work = mirror(tmp_path, hub, HF_TOKEN="hf_revoked", DOWNLOAD_FAILED_FILE=str(failed))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert failed.read_text().startswith(f"FATAL: {REPO}@{COMMIT}: the Hub at {hub.endpoint} refuses the token")
+    upload = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("mirror_upload.py")), "--concurrency", "1"],
+        check=False,
+        env={"PATH": os.environ["PATH"], "MIRROR_WORK": str(work), "DOWNLOAD_FAILED_FILE": str(failed)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upload.returncode == 1
+    assert upload.stderr.strip().splitlines()[-1] == failed.read_text().strip()
