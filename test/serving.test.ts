@@ -275,6 +275,17 @@ describe("models[].rollout", () => {
     expect(deployment.opts.dependsOn).toContainEqual(expect.objectContaining({ __name: "m-preload" }));
   });
 
+  it("a terminating server keeps serving while its endpoint leaves the Services (no request sent to a gone pod)", async () => {
+    for (const strategy of ["longhorn", "localPath"]) {
+      const run = await runProgram(rawFor(strategy, "vllm", "minio", strategy === "longhorn" ? { rollout: "surge" } : {}));
+      const workload = run.resources.find((r) => r.name === "m-server")!;
+      const [server] = workload.inputs.spec.template.spec.containers;
+      // A sleep action, not an exec of `sleep`: nothing assumed of the image.
+      expect(server.lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } });
+      expect(workload.inputs.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(10);
+    }
+  });
+
   it("refuses surge on localPath, whose StatefulSet pod owns its claim, naming the key", async () => {
     const { error } = await expectConfigError(rawFor("localPath", "vllm", "minio", { rollout: "surge" }));
     expect(error.message).toContain('llm-serving:models[0].rollout: found "surge"; localPath serves from a StatefulSet');

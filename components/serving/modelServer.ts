@@ -71,6 +71,14 @@ export function maxReplicas(model: ModelConfig): number {
  * went unreported. Here too the old pods stop first, as the new ones wait for their GPUs (a
  * terminating pod keeps its GPU for the scheduler), but the new ReplicaSet exists at once.
  */
+/**
+ * How long a terminating server keeps serving before its SIGTERM: the kubelet stops the pod while its
+ * endpoint is still leaving every node's Service rules (kube-proxy, ingress controllers), and a
+ * request sent to the pod in that window would hang on a gone address (seen on a real node during a
+ * surge roll). A sleep action needs nothing of the image (Kubernetes ≥ 1.30).
+ */
+export const ENDPOINT_DRAIN_SECONDS = 10;
+
 export function deploymentStrategy(model: ModelConfig, spreadable: boolean): k8s.types.input.apps.v1.DeploymentStrategy {
   if (model.rollout === "surge") return { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
   if (maxReplicas(model) === 1 || !spreadable) return { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: "100%" } };
@@ -128,6 +136,7 @@ export function podSpec(
         command: launch.command,
         args: [...launch.args, ...apiKey.args],
         ports: [{ name: "http", containerPort: engine.port }],
+        lifecycle: { preStop: { sleep: { seconds: ENDPOINT_DRAIN_SECONDS } } },
         env: mergeEnv(launch.env, plan.env, hfToken, apiKey.env, compile?.env ?? []),
         resources: {
           requests: { cpu: serverCpu(model), memory, ...gpu, ...scratch },
