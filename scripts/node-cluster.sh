@@ -7,6 +7,7 @@
 #   bash scripts/node-cluster.sh up       build what is missing, start everything, wait for Ready
 #   bash scripts/node-cluster.sh down     stop everything by PID, unmount and remove what `up` made
 #   bash scripts/node-cluster.sh status   what runs, the node's conditions, the imported images
+#   bash scripts/node-cluster.sh restart-kubelet   stop and start the kubelet (its pods keep running)
 #   bash scripts/node-cluster.sh exec CMD run CMD inside the cluster's network namespace
 #
 # Everything lives in the network namespace "llm-serving-node": the node IP 10.77.0.2 (a veth pair
@@ -25,15 +26,20 @@ SERVICE_CIDR=10.96.0.0/16
 API_SERVICE_IP=10.96.0.1
 DNS_SERVICE_IP=10.96.0.10
 # GPUs the node advertises (an extended resource, no device): the CPU stand-in engines' pods request
-# nvidia.com/gpu as the real engines' do, so they schedule the same way.
-NODE_GPUS=${LLM_SERVING_NODE_GPUS:-1}
+# nvidia.com/gpu as the real engines' do, so they schedule the same way; two, so that a surge roll
+# has room for its extra pod.
+NODE_GPUS=${LLM_SERVING_NODE_GPUS:-2}
 NODE_STATE=${LLM_SERVING_NODE_STATE:-/var/lib/llm-serving-node}
 RUN=/run/llm-serving-node
 LOGS="$NODE_STATE/logs"
 PKI="$NODE_STATE/pki"
 IN_NS=(nsenter "--net=/var/run/netns/$NETNS")
 # Start order; `down` stops in reverse.
-COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns local-path-provisioner)
+# rancher's local-path-provisioner (toolchain/local-path): the dynamic provisioner of StorageClass
+# "local-path", as k3s ships it, making one directory per claim under LOCAL_PATH_ROOT.
+LOCAL_PATH_ROOT="$NODE_STATE/local-path"
+LOCAL_PATH_NS=local-path-storage
 
 die() { echo "node: $*" >&2 && exit 1; }
 
@@ -117,7 +123,7 @@ pki() {
     # Static tokens: the admin, and each component under the user its default RBAC bindings name.
     : >tokens.csv
     for user in admin=system:masters "system:node:$NODE_NAME=system:nodes" system:kube-controller-manager= \
-      system:kube-scheduler= system:kube-proxy= system:coredns=; do
+      system:kube-scheduler= system:kube-proxy= system:coredns= system:local-path-provisioner=; do
       local name=${user%%=*} group=${user#*=}
       printf '%s,%s,%s%s\n' "$(openssl rand -hex 24)" "$name" "$name" "${group:+,\"$group\"}" >>tokens.csv
     done
@@ -154,6 +160,7 @@ configs() {
   kubeconfig "$conf/scheduler.kubeconfig" system:kube-scheduler
   kubeconfig "$conf/proxy.kubeconfig" system:kube-proxy
   kubeconfig "$conf/coredns.kubeconfig" system:coredns
+  kubeconfig "$conf/local-path.kubeconfig" system:local-path-provisioner
   cat >"$conf/containerd.toml" <<EOF
 version = 2
 root = "$NODE_STATE/containerd"
@@ -302,9 +309,125 @@ ports:
 - {name: dns, port: 53, protocol: UDP}
 - {name: dns-tcp, port: 53, protocol: TCP}
 EOF
+  local_path_objects
   kubectl_ns label node "$NODE_NAME" --overwrite llm-serving.io/model-host=true >/dev/null
   kubectl_ns patch node "$NODE_NAME" --subresource=status --type=merge \
     -p "{\"status\":{\"capacity\":{\"nvidia.com/gpu\":\"$NODE_GPUS\"}}}" >/dev/null
+}
+
+# local-path-provisioner's objects, as its deploy/local-path-storage.yaml has them, but for a host
+# process under its own user (no Deployment, no ServiceAccount token) and helper pods that run the
+# local Python image (Debian's sh, mkdir and rm) instead of busybox from Docker Hub.
+local_path_objects() {
+  local helper_image
+  helper_image=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["python"])' "$IMAGES/images.json")
+  kubectl_ns apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: $LOCAL_PATH_NS}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: local-path-provisioner, namespace: $LOCAL_PATH_NS}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: local-path-provisioner, namespace: $LOCAL_PATH_NS}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, patch, update, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: local-path-provisioner, namespace: $LOCAL_PATH_NS}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: local-path-provisioner}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:local-path-provisioner"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:local-path-provisioner"}
+rules:
+- apiGroups: [""]
+  resources: [nodes, persistentvolumeclaims, configmaps, pods, pods/log]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [persistentvolumes]
+  verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [storage.k8s.io]
+  resources: [storageclasses]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:local-path-provisioner"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:local-path-provisioner"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:local-path-provisioner"}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: local-path-config, namespace: $LOCAL_PATH_NS}
+data:
+  config.json: '{"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$LOCAL_PATH_ROOT"]}]}'
+  setup: |-
+    #!/bin/sh
+    set -eu
+    mkdir -m 0777 -p "\$VOL_DIR"
+  teardown: |-
+    #!/bin/sh
+    set -eu
+    rm -rf "\$VOL_DIR"
+  helperPod.yaml: |-
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: helper-pod}
+    spec:
+      priorityClassName: system-node-critical
+      containers:
+      - {name: helper-pod, image: "$helper_image", imagePullPolicy: Never}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local-path}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+EOF
+  kubectl_ns -n "$LOCAL_PATH_NS" get configmap local-path-config -o 'jsonpath={.data.config\.json}' >"$NODE_STATE/conf/local-path.json"
+  kubectl_ns -n "$LOCAL_PATH_NS" get configmap local-path-config -o 'jsonpath={.data.helperPod\.yaml}' >"$NODE_STATE/conf/local-path-helper-pod.yaml"
+}
+
+start_kubelet() {
+  local conf="$NODE_STATE/conf"
+  start kubelet "$BIN/kubelet" --config "$conf/kubelet.yaml" --kubeconfig "$conf/kubelet.kubeconfig" \
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$NODE_STATE/kubelet" --cert-dir "$PKI"
+}
+
+# stop NAME: SIGTERM by its PID file, SIGKILL after 10 s.
+stop() {
+  local pid
+  [ -f "$RUN/$1.pid" ] || return 0
+  pid=$(cat "$RUN/$1.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$RUN/$1.pid"
+}
+
+# What a kubelet upgrade or crash does to a node: the kubelet stops and starts again while its pods
+# keep running; it then picks them up again from containerd and its checkpoints.
+restart_kubelet() {
+  running kubelet || die "the kubelet is not running (bash scripts/node-cluster.sh up)"
+  BIN=$(bash scripts/toolchain.sh cluster node)
+  stop kubelet
+  start_kubelet
+  wait_for "node $NODE_NAME" 60 "$LOGS/kubelet.log" kubectl_ns wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
+  echo "node: kubelet restarted" >&2
 }
 
 up() {
@@ -351,20 +474,24 @@ up() {
     --allocate-node-cidrs=false --controllers '*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
   running kube-scheduler || start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$conf/scheduler.kubeconfig" \
     --leader-elect=false --bind-address 127.0.0.1
-  running kubelet || start kubelet "$BIN/kubelet" --config "$conf/kubelet.yaml" --kubeconfig "$conf/kubelet.kubeconfig" \
-    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$NODE_STATE/kubelet" --cert-dir "$PKI"
+  running kubelet || start_kubelet
   running kube-proxy || start kube-proxy "$BIN/kube-proxy" --config "$conf/kube-proxy.yaml"
   wait_for "node $NODE_NAME" 60 "$LOGS/kubelet.log" kubectl_ns wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
   cluster_objects
   running coredns || start coredns "$BIN/coredns" -conf "$conf/Corefile"
   wait_for "the default ServiceAccount" 60 "$LOGS/kube-controller-manager.log" kubectl_ns get serviceaccount default
   wait_for coredns 30 "$LOGS/coredns.log" "${IN_NS[@]}" python3 -c "import socket; socket.create_connection(('$DNS_SERVICE_IP', 53), 1)"
+  mkdir -p "$LOCAL_PATH_ROOT"
+  running local-path-provisioner || start local-path-provisioner "$BIN/local-path-provisioner" --debug start \
+    --kubeconfig "$conf/local-path.kubeconfig" --namespace "$LOCAL_PATH_NS" --configmap-name local-path-config \
+    --config "$conf/local-path.json" --helper-pod-file "$conf/local-path-helper-pod.yaml" \
+    --service-account-name local-path-provisioner --provisioner-name rancher.io/local-path
   echo "node: $NODE_NAME Ready in namespace $NETNS; kubeconfig $NODE_STATE/kubeconfig" >&2
   echo "$NODE_STATE/kubeconfig"
 }
 
 down() {
-  local i name pid
+  local i name
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     name=${COMPONENTS[i]}
     if [ "$name" = containerd ] && running containerd; then
@@ -372,14 +499,7 @@ down() {
       local ctr=(ctr --address "$RUN/containerd.sock" -n k8s.io)
       "${ctr[@]}" tasks ls -q 2>/dev/null | while read -r task; do "${ctr[@]}" tasks kill -s KILL "$task" >/dev/null 2>&1 || true; done
     fi
-    [ -f "$RUN/$name.pid" ] || continue
-    pid=$(cat "$RUN/$name.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$RUN/$name.pid"
+    stop "$name"
   done
   # The shims (containerd-shim-runc-v2 -namespace k8s.io -address $RUN/...) and their containers.
   pkill -9 -f "containerd-shim-runc-v2 .*-address $RUN/containerd.sock" 2>/dev/null || true
@@ -410,6 +530,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  restart-kubelet) restart_kubelet ;;
   exec) shift && exec "${IN_NS[@]}" "$@" ;;
-  *) echo "usage: bash scripts/node-cluster.sh up|down|status|exec CMD" >&2 && exit 2 ;;
+  *) echo "usage: bash scripts/node-cluster.sh up|down|status|restart-kubelet|exec CMD" >&2 && exit 2 ;;
 esac

@@ -38,6 +38,7 @@ KUBERNETES_PLUGIN_VERSION=4.25.0
 RANDOM_PLUGIN_VERSION=$(node -p 'require("./package-lock.json").packages["node_modules/@pulumi/random"].version')
 ACTIONLINT_VERSION=$(module_version lint github.com/rhysd/actionlint)
 COREDNS_VERSION=$(module_version coredns github.com/coredns/coredns)
+LOCAL_PATH_VERSION=$(module_version local-path github.com/rancher/local-path-provisioner)
 MINIO_VERSION=$(module_version minio github.com/minio/minio)
 MC_VERSION=$(module_version mc github.com/minio/mc)
 S5CMD_VERSION=$(module_version bench github.com/peak/s5cmd/v2)
@@ -118,6 +119,7 @@ node() {
   build kube-proxy "$KUBERNETES_VERSION" kube_build kube-proxy
   build kubectl "$KUBERNETES_VERSION" kube_build kubectl
   build coredns "$COREDNS_VERSION" go_build coredns github.com/coredns/coredns
+  build local-path-provisioner "$LOCAL_PATH_VERSION" go_build local-path github.com/rancher/local-path-provisioner "-s -w"
   build pause "$(digest pause)" pause_build
   build minio "$MINIO_VERSION" go_build minio github.com/minio/minio
   build mc "$MC_VERSION" go_build mc github.com/minio/mc
