@@ -6,24 +6,35 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, startEngine } from "../integration/engine";
-import { COMMIT, KUBECONFIG, MODEL, modelConfig, NodeRun, REPO } from "./nodeStack";
+import { COMMIT, failingUp, KUBECONFIG, kubectl, MODEL, modelConfig, NEXT_COMMIT, NodeRun, REPO } from "./nodeStack";
 
-const NEXT_COMMIT = "2222222222222222222222222222222222222222";
-
-/** `pulumi up` that must fail: its error text (the engine's diagnostics) and how long it took. */
-async function failingUp(stack: Stack): Promise<{ message: string; seconds: number }> {
-  const started = Date.now();
-  const output: string[] = [];
-  try {
-    await stack.up({ onOutput: (line) => output.push(line) });
-  } catch (error) {
-    return { message: `${String(error)}\n${output.join("")}`, seconds: (Date.now() - started) / 1000 };
+/**
+ * The first pod of `component` not yet done, evicted through the Eviction API (what `kubectl drain`
+ * does): its name and the phase it had.
+ */
+async function evictOnce(run: NodeRun, component: string): Promise<{ pod: string; phase: string }> {
+  for (let i = 0; i < 1200; i++) {
+    const pods = JSON.parse(run.kubectl("get", "pods", "-l", `app.kubernetes.io/component=${component}`, "-o", "json")) as {
+      items: { metadata: { name: string; deletionTimestamp?: string }; status: { phase: string } }[];
+    };
+    const target = pods.items.find((p) => !p.metadata.deletionTimestamp && ["Pending", "Running"].includes(p.status.phase));
+    if (target) {
+      const eviction = join(run.work, "eviction.json");
+      writeFileSync(
+        eviction,
+        JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: target.metadata.name, namespace: run.namespace } }),
+      );
+      kubectl("create", "--raw", `/api/v1/namespaces/${run.namespace}/pods/${target.metadata.name}/eviction`, "-f", eviction);
+      return { pod: target.metadata.name, phase: target.status.phase };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`pulumi up succeeded, expected a failure:\n${output.join("")}`);
+  throw new Error(`no ${component} pod to evict within 2 minutes`);
 }
 
 describe("the local stack on a real node (vLLM CPU stand-in)", () => {
@@ -71,13 +82,23 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     expect(changes).toEqual([]);
   });
 
-  it("a revision bump mirrors, preloads, rolls the server onto the new weights and prunes the old revision", async () => {
+  it("a revision bump mirrors, preloads (its pod evicted once, as a node drain does), rolls and prunes the old revision", async () => {
     await run.startHub(NEXT_COMMIT, 2);
     const before = await run.completion();
     await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
+    const evicted = evictOnce(run, "model-preload");
     const output: string[] = [];
     const result = await stack.up({ onOutput: (line) => output.push(line) });
     expect(result.summary.result, output.join("")).toBe("succeeded");
+    // The Job ignored the disruption (not counted against its retries) and its next pod did the copy.
+    const { pod, phase } = await evicted;
+    expect(["Pending", "Running"]).toContain(phase);
+    const preload = JSON.parse(run.kubectl("get", "pods", "-l", `app.kubernetes.io/component=model-preload`, "-o", "json")) as {
+      items: { metadata: { name: string }; status: { phase: string } }[];
+    };
+    const succeeded = preload.items.filter((p) => p.status.phase === "Succeeded").map((p) => p.metadata.name);
+    expect(succeeded.length).toBeGreaterThan(0);
+    expect(succeeded).not.toContain(pod);
     expect(existsSync(join(run.cacheDir, REPO, NEXT_COMMIT, "model-00001-of-00002.safetensors"))).toBe(true);
     // storage.keepRevisions (1): the superseded revision is gone from the node directory.
     expect(existsSync(join(run.cacheDir, REPO, COMMIT))).toBe(false);
@@ -96,17 +117,68 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     expect(run.kubectl("get", "pvc", "-o", "name")).toMatch(/persistentvolumeclaim\/data-minio-0/);
   });
 
+  // Short budgets: each server fault fails within the await the program computes from them.
+  const quick = { startup: { budgetSeconds: 30, pullSeconds: 10 } };
+
   it("fault: a server that exits at start fails pulumi up naming its pod and reason", async () => {
-    await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT, extraArgs: ["--no-such-vllm-flag"] }]);
+    const failing = { ...modelConfig(run.images), revision: NEXT_COMMIT, ...quick, extraArgs: ["--no-such-vllm-flag"] };
+    await engine.setConfig(stack, "models", [failing]);
     const { message, seconds } = await failingUp(stack);
     // The pod, the exit, and the engine's own words (the end of its log, as the termination message).
     expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-[a-z0-9]+-[a-z0-9]+\\]`));
     expect(message).toContain("exit code 2");
     expect(message).toContain("vllm serve: error: unrecognized arguments: --no-such-vllm-flag");
-    // Within the await the program computed (the 120 s startup budget + 60 s for scheduling and the image),
-    // after the Jobs that the up recreates around the kept data.
-    expect(seconds).toBeLessThan(120 + 60 + 90);
+    // Within the await the program computed (30 s of startup budget and 10 s for the image, in whole
+    // minutes), after the Jobs that the up recreates around the kept data.
+    expect(seconds).toBeLessThan(60 + 60 + 90);
     await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
+  });
+
+  it("fault: an engine image that does not exist fails pulumi up naming the pod and the pull error", async () => {
+    const image = "llm-serving.local/no-such-engine:0.0.0";
+    await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT, ...quick, image }]);
+    const { message, seconds } = await failingUp(stack);
+    expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-[a-z0-9]+-[a-z0-9]+\\]`));
+    expect(message).toMatch(/ErrImagePull|ImagePullBackOff/);
+    expect(message).toContain(image);
+    // The await: 30 s of startup budget and 10 s for the pull, in whole minutes.
+    expect(seconds).toBeLessThan(60 + 60);
+  });
+
+  it("fault: the Hub refusing the token for a gated model fails the mirror naming the setting", async () => {
+    const third = "3333333333333333333333333333333333333333";
+    await run.startHub(third, 3, "hf_granted");
+    await stack.setConfig("llm-serving:hfToken", { value: "hf_revoked", secret: true });
+    await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: third }]);
+    try {
+      const { message, seconds } = await failingUp(stack);
+      expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-mirror-[0-9a-f]{8}-[a-z0-9]+\\]`));
+      // The download step's refusal, as the upload step (the pod's main container) reports it.
+      expect(message).toContain("refuses the token in llm-serving:hfToken (HTTP 401: Invalid credentials in Authorization header)");
+      // The mirror Job's retries (backoffLimit 4, the kubelet's back-off doubling from 10 s), then BackoffLimitExceeded.
+      expect(seconds).toBeLessThan(300);
+    } finally {
+      await stack.removeConfig("llm-serving:hfToken");
+      await run.startHub(NEXT_COMMIT, 2);
+      await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
+    }
+  });
+
+  it("fault: a cache volume too small for the model fails the preload before copying, naming the setting", async () => {
+    // A 64 KiB filesystem as the node directory: the model's shards do not fit.
+    const small = join(run.work, "small");
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0755", "llm-serving-small", small]);
+    try {
+      await engine.setConfig(stack, "storage", run.stackConfig({ storage: { hostPath: { root: small } } }).storage);
+      const { message, seconds } = await failingUp(stack);
+      expect(message).toMatch(new RegExp(`${run.namespace}/${MODEL}-preload-[0-9a-f]{8}`));
+      expect(message).toContain("free; raise the free disk of the node under llm-serving:storage.hostPath.root");
+      expect(seconds).toBeLessThan(120);
+    } finally {
+      await engine.setConfig(stack, "storage", run.stackConfig().storage);
+      execFileSync("umount", ["--lazy", small]);
+    }
   });
 
   it("fault: an object corrupted in the bucket after the mirror fails the preload within a minute, naming the file", async () => {

@@ -4,6 +4,7 @@
  * vLLM), the Hub emulator serving a model made here, and a run of its own on the cluster (namespace,
  * MinIO volume, node directory). Everything runs inside the cluster's network namespace.
  */
+import { Stack } from "@pulumi/pulumi/automation";
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -19,6 +20,7 @@ const CACHE = process.env.LLM_SERVING_CACHE ?? join(process.env.HOME ?? "/root",
 const PYTHON = process.env.LLM_SERVING_PYTHON ?? "";
 export const REPO = "llm-serving-tests/tiny-standin";
 export const COMMIT = "1111111111111111111111111111111111111111";
+export const NEXT_COMMIT = "2222222222222222222222222222222222222222";
 export const MODEL = "tiny";
 
 export function kubectl(...args: string[]): string {
@@ -50,6 +52,18 @@ async function waitForLine(child: ChildProcess, pattern: RegExp, what: string): 
   });
 }
 
+/** `pulumi up` that must fail: its error text (the engine's diagnostics) and how long it took. */
+export async function failingUp(stack: Stack): Promise<{ message: string; seconds: number }> {
+  const started = Date.now();
+  const output: string[] = [];
+  try {
+    await stack.up({ onOutput: (line) => output.push(line) });
+  } catch (error) {
+    return { message: `${String(error)}\n${output.join("")}`, seconds: (Date.now() - started) / 1000 };
+  }
+  throw new Error(`pulumi up succeeded, expected a failure:\n${output.join("")}`);
+}
+
 export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -57,16 +71,16 @@ export async function stopProcess(child: ChildProcess | undefined): Promise<void
   await exited;
 }
 
-/** The model: a test repo from the Hub emulator, served by the vLLM stand-in with small resources. */
-export function modelConfig(images: Record<string, string>): Record<string, unknown> {
+/** The model: a test repo from the Hub emulator, served by an engine's stand-in with small resources. */
+export function modelConfig(images: Record<string, string>, engine: "vllm" | "sglang" = "vllm"): Record<string, unknown> {
   return {
     name: MODEL,
     huggingFace: REPO,
     revision: COMMIT,
-    engine: "vllm",
+    engine,
     sizeGiB: 1,
     maxModelLen: 2048,
-    image: images.vllm,
+    image: images[engine],
     cpu: "250m",
     // The program sizes vLLM's memory (8Gi runtime + 2Gi /dev/shm) whatever the image: a request, not a use.
     memory: "10Gi",
@@ -120,20 +134,24 @@ export class NodeRun {
     });
   }
 
-  /** Serves REPO at `commit` (a model made with `seed`), on the port it had before when restarted. */
-  async startHub(commit: string, seed: number): Promise<string> {
+  /** Serves REPO at `commit` (a model made with `seed`), on the port it had before when restarted; gated behind `token` if given. */
+  async startHub(commit: string, seed: number, token?: string): Promise<string> {
     await stopProcess(this.hub);
     const port = this.hubEndpoint ? new URL(this.hubEndpoint).port : "0";
     const model = join(this.work, "hub", commit, REPO);
     execFileSync(PYTHON, ["test/node/make_model.py", model, String(seed)]);
-    this.hub = spawn(PYTHON, ["test/python/hub_emulator.py", REPO, commit, model, NODE_IP, port], { stdio: ["ignore", "pipe", "pipe"] });
+    const argv = ["test/python/hub_emulator.py", REPO, commit, model, NODE_IP, port, ...(token ? [token] : [])];
+    this.hub = spawn(PYTHON, argv, { stdio: ["ignore", "pipe", "pipe"] });
     this.hubEndpoint = await waitForLine(this.hub, /at (http:\S+)/, "the Hub emulator");
     return this.hubEndpoint;
   }
 
   /** The stack's config: the local stack's shape with the node's images and small resources. */
-  stackConfig(overrides: { storage?: Record<string, unknown>; models?: Record<string, unknown>[] } = {}): Record<string, unknown> {
+  stackConfig(
+    overrides: { storage?: Record<string, unknown>; models?: Record<string, unknown>[]; extra?: Record<string, unknown> } = {},
+  ): Record<string, unknown> {
     return {
+      ...overrides.extra,
       environment: "local",
       kubernetes: { namespace: this.namespace },
       images: { python: this.images.python },
@@ -144,22 +162,36 @@ export class NodeRun {
         protect: false,
         minio: { image: this.images.minio, clientImage: this.images.mc, storageClassName: "node-local", storageSize: "1Gi" },
       },
-      storage: { strategy: "hostPath", hostPath: { root: this.cacheDir }, preload: { image: this.images.s5cmd }, ...overrides.storage },
+      storage: { ...this.storageDefaults(String(overrides.storage?.strategy ?? "hostPath")), ...overrides.storage },
       models: overrides.models ?? [modelConfig(this.images)],
     };
+  }
+
+  /** A strategy's settings on this node: hostPath in the run's directory; the copier's local image (the mirror's too). */
+  storageDefaults(strategy: string): Record<string, unknown> {
+    const preload = { preload: { image: this.images.s5cmd } };
+    if (strategy === "hostPath") return { strategy, hostPath: { root: this.cacheDir }, ...preload };
+    if (strategy === "localPath") return { strategy, localPath: { storageClassName: "local-path" }, ...preload };
+    return { strategy, ...preload };
   }
 
   kubectl(...args: string[]): string {
     return kubectl(...args, "-n", this.namespace);
   }
 
+  /** The model Service's address, `http://IP:PORT` (the engine's port). */
+  serviceUrl(): string {
+    const [ip, port] = this.kubectl("get", "service", MODEL, "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].port}").split(" ");
+    return `http://${ip}:${port}`;
+  }
+
   /** A completion through the model's Service (from inside the network namespace, as a client pod would call it). */
-  async completion(): Promise<{ status: number; body: string }> {
-    const ip = this.kubectl("get", "service", MODEL, "-o", "jsonpath={.spec.clusterIP}");
-    const response = await fetch(`http://${ip}:8000/v1/completions`, {
+  async completion(apiKey?: string): Promise<{ status: number; body: string }> {
+    const response = await fetch(`${this.serviceUrl()}/v1/completions`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}) },
       body: JSON.stringify({ model: MODEL, prompt: "Hello", max_tokens: 4 }),
+      signal: AbortSignal.timeout(10_000),
     });
     return { status: response.status, body: await response.text() };
   }
