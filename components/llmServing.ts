@@ -14,6 +14,7 @@ import { scriptsConfigMapData } from "./scripts";
 import { verifiedCopyBudgetSeconds } from "./budgets";
 import { labels } from "./naming";
 import { podSecurityLevel, podSecurityLabels, PodSecurityLevel } from "./podSecurity";
+import { PreviewIdentity } from "./previewIdentity";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { scaledObject } from "./serving/autoscaling";
 import { ModelServer, ServingPlan } from "./serving/modelServer";
@@ -34,6 +35,8 @@ export interface LlmServingArgs {
   readonly apiKey?: pulumi.Output<string>;
   /** Per-model API keys (a secret map model name → key), overriding `apiKey`. Default: none. */
   readonly apiKeys?: pulumi.Output<Record<string, string>>;
+  /** The API server the preview kubeconfig names (required with previewIdentity.enabled; see `previewServer`). */
+  readonly previewServer?: string;
 }
 
 /** Per-model outputs. */
@@ -77,6 +80,10 @@ export class LlmServing extends pulumi.ComponentResource {
   public readonly monthlyStorageCostUsd: number;
   /** The Pod Security level the namespace enforces: what a pre-existing namespace (createNamespace: false) must allow. */
   public readonly podSecurityLevel: PodSecurityLevel;
+  /** The read-only kubeconfig for `pulumi preview` (secret), with previewIdentity. */
+  public readonly previewKubeconfig?: pulumi.Output<string>;
+  /** The read-only Cloudflare API token for `pulumi preview` (secret), on R2 with previewIdentity. */
+  public readonly cloudflarePreviewToken?: pulumi.Output<string>;
 
   constructor(name: string, args: LlmServingArgs, opts?: pulumi.ComponentResourceOptions) {
     const { config } = args;
@@ -269,6 +276,22 @@ export class LlmServing extends pulumi.ComponentResource {
 
     if (config.networkPolicy.enabled) {
       new NetworkPolicies("network-policies", { config, cluster: stackCluster, models: served }, child);
+    }
+    if (config.previewIdentity.enabled) {
+      if (!args.previewServer) throw new Error("llm-serving:previewIdentity.server: the preview identity needs the API server URL");
+      const identity = new PreviewIdentity(
+        "preview-identity",
+        {
+          settings: config.previewIdentity,
+          namespace,
+          namespaceName: kube.namespace,
+          server: args.previewServer,
+          context: kube.context,
+        },
+        child,
+      );
+      this.previewKubeconfig = identity.kubeconfig;
+      this.cloudflarePreviewToken = store.previewToken;
     }
     if (config.observability.prometheus.enabled) {
       new Observability("observability", { settings: config.observability, cluster: stackCluster, models: served }, child);

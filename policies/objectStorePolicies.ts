@@ -10,7 +10,14 @@ export interface R2TokenConfig {
   writePermissionGroupIds: string[];
   /** Token names matching this pattern serve models and must be read-only. */
   servingTokenPattern: string;
+  /** Token names matching this pattern are `pulumi preview`'s: account and user reads only. */
+  previewTokenPattern: string;
+  /** The only permission groups a preview token may grant (R2 storage read, API tokens read). */
+  previewPermissionGroupIds: string[];
 }
+
+/** Resource keys a preview token may name: the account (its R2 settings) and the user (its tokens). */
+const PREVIEW_RESOURCE_PREFIXES = ["com.cloudflare.api.account.", "com.cloudflare.api.user."];
 
 interface TokenPolicy {
   permissionGroups?: Array<{ id?: string }>;
@@ -33,6 +40,12 @@ export const r2TokensScoped: ResourceValidationPolicy = {
       readPermissionGroupIds: { type: "array", items: { type: "string" }, default: ["6a018a9f2fc74eb6b293b0c548f38b39"] },
       writePermissionGroupIds: { type: "array", items: { type: "string" }, default: ["2efd5506f9c8494dacb1fa10a3e7d5b6"] },
       servingTokenPattern: { type: "string", default: "(reader|serving|read-only)$" },
+      previewTokenPattern: { type: "string", default: "preview \\(read-only\\)$" },
+      previewPermissionGroupIds: {
+        type: "array",
+        items: { type: "string" },
+        default: ["b4992e1108244f5d8bfbd5744320c2e1", "0cc3a61731504c89b99ec1be78b77aa0"],
+      },
     },
   },
   validateResource: (args, report) => {
@@ -43,6 +56,19 @@ export const r2TokensScoped: ResourceValidationPolicy = {
     const keys = new Set<string>();
     for (const p of policies) {
       for (const key of resourceKeys(p)) keys.add(key);
+    }
+    if (new RegExp(config.previewTokenPattern).test(tokenName)) {
+      const outside = [...keys].filter((k) => !PREVIEW_RESOURCE_PREFIXES.some((prefix) => k.startsWith(prefix)));
+      if (outside.length)
+        report(`preview token "${tokenName}" covers ${outside.join(", ")}; a preview token names only the account and the user.`);
+      for (const group of policies.flatMap((p) => p.permissionGroups ?? [])) {
+        if (group.id !== undefined && !config.previewPermissionGroupIds.includes(group.id)) {
+          report(
+            `preview token "${tokenName}" grants permission group ${group.id}; a preview token may only read (${config.previewPermissionGroupIds.join(", ")}).`,
+          );
+        }
+      }
+      return;
     }
     const buckets = [...keys].filter((k) => k.startsWith(R2_BUCKET_RESOURCE_PREFIX));
     if (buckets.length !== 1 || keys.size !== 1) {

@@ -45,9 +45,20 @@ export function imageFor(strategy: string, engine: string): Record<string, strin
   return strategy === "s3Streaming" && engine === "sglang" ? { image: SGLANG_RUNAI_IMAGE } : {};
 }
 
+/** The API server a preview kubeconfig names in mock runs (the CLI's comes from the deploying kubeconfig). */
+export const TEST_API_SERVER = "https://k8s.test.example:6443";
+
 /** Mock outputs that providers compute (ids, token values, generated passwords). */
 function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   switch (type) {
+    case "kubernetes:core/v1:Secret":
+      // The token controller's answer to a ServiceAccount token Secret.
+      return inputs.type === "kubernetes.io/service-account-token"
+        ? {
+            ...inputs,
+            data: { token: Buffer.from(`sa-token-${name}`).toString("base64"), "ca.crt": Buffer.from("TEST CA").toString("base64") },
+          }
+        : inputs;
     case "cloudflare:index/apiToken:ApiToken":
       return { ...inputs, value: `token-value-${name}` };
     case "random:index/randomPassword:RandomPassword":
@@ -112,7 +123,8 @@ export async function runProgram(raw: Record<string, unknown>, secretKeys: strin
   keys.set(root, "test:index:Root::root");
 
   const { config, hfToken, juicefsRedisUrl, apiKey, apiKeys } = loadStackConfig();
-  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl, apiKey, apiKeys }, { parent: root });
+  const previewServer = config.previewIdentity.enabled ? (config.previewIdentity.server ?? TEST_API_SERVER) : undefined;
+  const serving = new LlmServing("llm-serving", { config, hfToken, juicefsRedisUrl, apiKey, apiKeys, previewServer }, { parent: root });
   await new Promise<void>((resolve) => pulumi.all([serving.urn, serving.bucket, serving.endpoint]).apply(() => resolve()));
   // Registrations finish asynchronously; wait until every outstanding RPC has settled.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -215,6 +215,21 @@ describe("6. r2-tokens-scoped", () => {
     const [other] = await validateResource(r2TokensScoped, token("writer", ["c8fed203ed3043cba015a93ad1616f1f"]));
     expect(other).toContain("beyond R2 object read/write");
   });
+  const STORAGE_READ = "b4992e1108244f5d8bfbd5744320c2e1";
+  const TOKENS_READ = "0cc3a61731504c89b99ec1be78b77aa0";
+  const preview = "llm-serving llm-models preview (read-only)";
+  it("passes a preview token reading the account's R2 settings and the user's tokens", async () => {
+    const resources = { "com.cloudflare.api.account.0123": "*" };
+    expect(await validateResource(r2TokensScoped, token(preview, [STORAGE_READ], resources))).toEqual([]);
+    const user = token(preview, [TOKENS_READ], { "com.cloudflare.api.user.0456": "*" });
+    expect(await validateResource(r2TokensScoped, user)).toEqual([]);
+  });
+  it("flags a preview token that could write, or names a bucket's objects", async () => {
+    const [write] = await validateResource(r2TokensScoped, token(preview, [WRITE], { "com.cloudflare.api.account.0123": "*" }));
+    expect(write).toContain("a preview token may only read");
+    const [bucket] = await validateResource(r2TokensScoped, token(preview, [STORAGE_READ]));
+    expect(bucket).toContain("a preview token names only the account and the user");
+  });
 });
 
 describe("7. buckets-protected and s3-block-public-access", () => {

@@ -17,7 +17,7 @@ const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
 const PINNED_ENVIRONMENTS: readonly string[] = ["prod"];
 const COMMIT = /^[0-9a-f]{40}$/;
 const API_KEY_MIN_LENGTH = 16;
-/** Environments whose servers must require an API key and whose NetworkPolicies are on by default. */
+/** Environments whose servers must require an API key and whose NetworkPolicies and preview identity are on by default. */
 const SECURED_ENVIRONMENTS: readonly string[] = ["prod"];
 
 /** Flags that llm-serving sets itself; overriding them in extraArgs would break probes or routing. */
@@ -45,7 +45,11 @@ export function parseStackConfig(raw: unknown): StackConfig {
     ...parsed.networkPolicy,
     enabled: parsed.networkPolicy.enabled ?? SECURED_ENVIRONMENTS.includes(parsed.environment),
   };
-  const config: StackConfig = { ...parsed, networkPolicy, authenticatedModels };
+  const previewIdentity = {
+    ...parsed.previewIdentity,
+    enabled: parsed.previewIdentity.enabled ?? SECURED_ENVIRONMENTS.includes(parsed.environment),
+  };
+  const config: StackConfig = { ...parsed, networkPolicy, previewIdentity, authenticatedModels };
   const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined), ...apiKeyIssues(config, apiKey, apiKeys)];
   issues.push(...strategies[config.storage.strategy].validate(config));
   for (const [i, m] of config.models.entries()) {
@@ -90,6 +94,13 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       path: ["networkPolicy"],
       message:
         "enabled admits no client: set clientPodLabels (pods of the serving namespace) and/or clientNamespaceLabels (namespaces) that may call the models",
+    });
+  }
+  if (config.previewIdentity.enabled && config.kubernetes.renderYamlTo) {
+    issues.push({
+      path: ["previewIdentity", "enabled"],
+      message:
+        "is on, but kubernetes.renderYamlTo renders YAML without a cluster, so no token can be issued; set previewIdentity.enabled: false (after applying the YAML, `kubectl create token llm-serving-preview` mints one)",
     });
   }
   for (const provider of ["r2", "s3", "minio"] as const) {

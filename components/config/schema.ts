@@ -88,6 +88,21 @@ const r2 = z.strictObject({
    * `own`; keeps an existing volume readable until it is moved).
    */
   volumeBucket: z.enum(["own", "shared"]).default("own"),
+  /** The Cloudflare user (32 hex, dash → My Profile → API Tokens) owning the stack's tokens: lets the preview token read them. Default: none. */
+  userId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare user id that owns the stack's API tokens" })
+    .optional(),
+  /** "Workers R2 Storage Read" (account): the preview token reads the buckets' settings. */
+  storageReadPermissionGroupId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .default("b4992e1108244f5d8bfbd5744320c2e1"),
+  /** "API Tokens Read" (user): the preview token reads the tokens the stack manages (with userId). */
+  tokensReadPermissionGroupId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .default("0cc3a61731504c89b99ec1be78b77aa0"),
 });
 
 const s3 = z.strictObject({
@@ -362,6 +377,19 @@ const networkPolicy = z.strictObject({
   prometheusNamespace: dnsLabel(63).default("monitoring"),
 });
 
+/** A read-only identity for `pulumi preview` in CI, created by the stack (previewIdentity.ts). */
+const previewIdentity = z.strictObject({
+  /** A ServiceAccount that can only get, list and watch what the stack manages (no Secrets), its kubeconfig a secret output; on R2 also a read-only Cloudflare token. Default: on in prod, else off. */
+  enabled: z.boolean().optional(),
+  /** The API server URL written into the preview kubeconfig. Default: the server of the kubeconfig context the stack deploys with. */
+  server: z
+    .string()
+    .regex(/^https:\/\/[^\s/]+(\/[^\s]*)?$/, { error: "must be the https URL of the API server, such as https://k8s.example.com:6443" })
+    .optional(),
+  /** Bump to rotate the token: the Secret holding it is replaced, so the previous token stops working at once. */
+  tokenGeneration: positiveInt.max(9999).default(1),
+});
+
 export const stackConfigSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS),
   kubernetes: kubernetes.default({
@@ -376,6 +404,7 @@ export const stackConfigSchema = z.strictObject({
   models: z.array(model).min(1, { error: "must list at least one model" }),
   observability: observability.prefault({}),
   networkPolicy: networkPolicy.prefault({}),
+  previewIdentity: previewIdentity.prefault({}),
   compileCache: compileCache.prefault({}),
   /** Images with no other key: the Python image of the mirror, preload, checks and housekeeping. */
   images: z.strictObject({ python: image.default(DEFAULT_IMAGES.python) }).prefault({}),
@@ -414,11 +443,14 @@ export type S3StreamingConfig = z.output<typeof s3Streaming>;
 export type ObservabilityConfig = z.output<typeof observability>;
 export type NetworkPolicyConfig = z.output<typeof networkPolicy>;
 export type CompileCacheConfig = z.output<typeof compileCache>;
+export type PreviewIdentityConfig = z.output<typeof previewIdentity>;
 
 /** The parsed config minus the secrets, which travel as Pulumi Outputs; only which models need a key stays. */
-export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys" | "networkPolicy"> & {
+export type StackConfig = Omit<Parsed, "hfToken" | "juicefsRedisUrl" | "apiKey" | "apiKeys" | "networkPolicy" | "previewIdentity"> & {
   /** `networkPolicy` with `enabled` resolved (on by default in prod). */
   readonly networkPolicy: NetworkPolicyConfig & { readonly enabled: boolean };
+  /** `previewIdentity` with `enabled` resolved (on by default in prod). */
+  readonly previewIdentity: PreviewIdentityConfig & { readonly enabled: boolean };
   /** The models whose servers require an API key (from `apiKey` / `apiKeys`; never the values). */
   readonly authenticatedModels: readonly string[];
 };

@@ -90,6 +90,8 @@ export interface ModelStore {
   readonly ready: pulumi.Resource[];
   /** Storage price used for the monthly estimate, USD per GB-month (decimal GB). */
   readonly pricePerGbMonth: number;
+  /** A read-only token of the store's cloud API for `pulumi preview` (secret): R2 with previewIdentity. */
+  readonly previewToken?: pulumi.Output<string>;
 }
 
 /** The standard AWS variable names any S3 client understands. */

@@ -14,6 +14,8 @@ export interface R2ModelStoreArgs {
   readonly cluster: ClusterContext;
   /** The JuiceFS volume's prefix, when the stack uses juicefs: a token of its own. Default: none. */
   readonly volumePrefix?: string;
+  /** Create the read-only token `pulumi preview` uses in CI (previewIdentity.enabled). Default: false. */
+  readonly previewToken?: boolean;
 }
 
 /** R2 Standard storage, USD per GB-month; egress is free. */
@@ -39,6 +41,28 @@ export function r2TokenPolicy(permissionGroupId: string, resourceKey: string): c
   };
 }
 
+/** The account resource key of token policies (account-level permission groups). */
+export function r2AccountResourceKey(accountId: string): string {
+  return `com.cloudflare.api.account.${accountId}`;
+}
+
+/**
+ * The preview token's policies: read the account's R2 buckets' settings (the buckets, their
+ * lifecycle and r2.dev access), and, given the user owning the stack's tokens, read those tokens.
+ * Nothing that writes: no bucket item, storage or token write group.
+ */
+export function r2PreviewTokenPolicies(r2: {
+  readonly accountId: string;
+  readonly storageReadPermissionGroupId: string;
+  readonly tokensReadPermissionGroupId: string;
+  readonly userId?: string;
+}): cloudflare.types.input.ApiTokenPolicy[] {
+  return [
+    r2TokenPolicy(r2.storageReadPermissionGroupId, r2AccountResourceKey(r2.accountId)),
+    ...(r2.userId ? [r2TokenPolicy(r2.tokensReadPermissionGroupId, `com.cloudflare.api.user.${r2.userId}`)] : []),
+  ];
+}
+
 /** Cloudflare's documented derivation: secret access key = SHA-256 hex of the token value. */
 export function s3CredentialsFromToken(token: cloudflare.ApiToken): S3Credentials {
   return {
@@ -56,6 +80,8 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
   public readonly reader: S3Credentials;
   public readonly writer: S3Credentials;
   public readonly volume?: VolumeCredential;
+  /** The read-only Cloudflare API token for previews (secret), when asked for. */
+  public readonly previewToken?: pulumi.Output<string>;
   public readonly readerSecretName: pulumi.Output<string>;
   public readonly writerSecretName: pulumi.Output<string>;
   public readonly ready: pulumi.Resource[];
@@ -132,6 +158,21 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
       );
       const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId, volumeBucketName));
       this.volume = { bucket: volumeBucket.name, prefix: args.volumePrefix, credentials };
+    }
+
+    if (args.previewToken) {
+      if (!r2.userId) {
+        pulumi.log.warn(
+          "the preview token reads the R2 buckets but not the stack's API tokens: set llm-serving:objectStore.r2.userId (the user owning them) so `pulumi preview --refresh` can read them too",
+          this,
+        );
+      }
+      const preview = new cloudflare.ApiToken(
+        "preview-token",
+        { name: `llm-serving ${bucketName} preview (read-only)`, policies: r2PreviewTokenPolicies(r2) },
+        { parent: this, additionalSecretOutputs: ["value"] },
+      );
+      this.previewToken = pulumi.secret(preview.value);
     }
 
     this.bucket = bucket.name;

@@ -15,7 +15,7 @@ export function createModelStore(config: StackConfig, cluster: ClusterContext, o
     config.storage.strategy === "juicefs" ? (config.storage.juicefs ?? strategyDefaults.juicefs()).volumeName : undefined;
   switch (store.provider) {
     case "r2":
-      return new R2ModelStore("r2", { store, cluster, volumePrefix }, opts);
+      return new R2ModelStore("r2", { store, cluster, volumePrefix, previewToken: config.previewIdentity.enabled }, opts);
     case "s3":
       return new S3ModelStore("s3", { store, cluster, volumePrefix }, opts);
     case "minio":

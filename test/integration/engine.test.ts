@@ -5,7 +5,7 @@
  * as users run them. `kubernetes.skipAwait: true`, since no pod ever runs here (no kubelet).
  */
 import { Deployment, Stack } from "@pulumi/pulumi/automation";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -193,6 +193,63 @@ describe.each(matrix)("pulumi up / preview / destroy: %s × %s", (strategy, engi
     );
     expect(left.length).toBeGreaterThan(0);
     expect(left.filter((r) => !r.protect && !r.type.startsWith("llm-serving:"))).toEqual([]);
+  }, 300_000);
+});
+
+describe("the preview identity through the engine", () => {
+  it("previews the up-to-date stack with no changes, previews a change, and is refused applying it", async () => {
+    const namespace = "e2e-preview-identity";
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "hostPath" },
+      previewIdentity: { enabled: true },
+      models: models("vllm", REV_B1, "hostPath"),
+    };
+    const stack = await engine.stack("preview-identity", raw, { hfToken: HF_TOKEN });
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    const output = (await stack.outputs()).previewKubeconfig;
+    expect(output.secret).toBe(true);
+    const kubeconfig = JSON.parse(output.value as string);
+    // The identity reads what the stack manages, and no Secret.
+    const reader = new KubeClient({
+      url: kubeconfig.clusters[0].cluster.server,
+      token: kubeconfig.users[0].user.token,
+      ca: Buffer.from(kubeconfig.clusters[0].cluster["certificate-authority-data"], "base64").toString(),
+    });
+    expect((await reader.raw("GET", `/apis/apps/v1/namespaces/${namespace}/deployments`)).status).toBe(200);
+    expect((await reader.raw("GET", `/api/v1/namespaces/${namespace}/secrets`)).status).toBe(403);
+
+    const file = join(engine.workDir, "preview-kubeconfig");
+    writeFileSync(file, output.value as string, { mode: 0o600 });
+    const admin = process.env.KUBECONFIG!;
+    stack.workspace.envVars.KUBECONFIG = file;
+    process.env.KUBECONFIG = file;
+    try {
+      const unchanged = await stack.preview();
+      expect(Object.entries(unchanged.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+      // A pull request's change previews with the read-only identity (the provider's dry run is
+      // refused, and it falls back to a client-side diff) ...
+      await engine.setConfig(stack, "models", models("vllm", REV_B2, "hostPath"));
+      const change = await stack.preview();
+      expect(Object.entries(change.changeSummary).filter(([op, n]) => op !== "same" && n > 0).length).toBeGreaterThan(0);
+      // ... and applying it is refused by the API server, naming the resource and the identity.
+      const refused = await stack.up().then(
+        () => "",
+        (error: unknown) => String(error),
+      );
+      expect(refused).toMatch(
+        /is forbidden: User "system:serviceaccount:e2e-preview-identity:llm-serving-preview" cannot (create|patch|delete)/,
+      );
+      expect(refused).toMatch(/kubernetes:(batch\/v1:Job|apps\/v1:Deployment|core\/v1:ConfigMap) \(b-/);
+    } finally {
+      stack.workspace.envVars.KUBECONFIG = admin;
+      process.env.KUBECONFIG = admin;
+    }
+    await engine.setConfig(stack, "models", models("vllm", REV_B1, "hostPath"));
+    expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
   }, 300_000);
 });
 

@@ -52,6 +52,8 @@ export async function startEngine(cluster?: ApiServer | string): Promise<Engine>
     writeFileSync(file, kubeconfigFor(cluster), { mode: 0o600 });
     envVars.KUBECONFIG = file;
   }
+  // The inline program runs in this process: it reads the kubeconfig the CLI gets, as a CLI-run one would.
+  if (envVars.KUBECONFIG) process.env.KUBECONFIG = envVars.KUBECONFIG;
   const pulumiCommand = await PulumiCommand.get({ root: join(bin, "..") });
   const projectSettings = { name: "llm-serving", runtime: "nodejs" as const };
   const program = async () => llmServingProgram();
