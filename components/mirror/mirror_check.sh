@@ -6,17 +6,22 @@
 #  2. fetch the existing manifest, if any, for the idempotency check. Only "no such object" means
 #     "mirror it"; `ls`, not `cat`: a HEAD answers 404 with no error code, for a missing bucket or
 #     key alike.
-# Any other answer (AccessDenied, a bad key, NoSuchBucket, an unreachable endpoint) stops the Job
-# here, naming the Secret, the endpoint, the operation and the answer.
+# Any other answer (AccessDenied, a bad key, NoSuchBucket, an unreachable endpoint) stops the mirror
+# here, naming the Secret, the endpoint, the operation and the answer. In the Job (MIRROR_FAILED_FILE
+# set) the failure is written there and the step exits 0: Pulumi reports only a Job pod's main
+# container, so the upload step fails with it (an init step's exit is a bare "incomplete status").
 # Environment: BUCKET, PREFIX, PROBE_OBJECT, AWS_* (from Secret S3_ACCESS_FROM), READER_ACCESS_KEY_ID
-# and READER_SECRET_ACCESS_KEY (from Secret READER_FROM), MIRROR_WORK (default /work).
+# and READER_SECRET_ACCESS_KEY (from Secret READER_FROM), MIRROR_WORK (default /work),
+# MIRROR_FAILED_FILE (optional).
 set -eu
 S5CMD="$(command -v s5cmd || echo /s5cmd)"
 work="${MIRROR_WORK:-/work}"
 manifest="s3://$BUCKET/$PREFIX/manifest.json"
 probe="s3://$BUCKET/$PROBE_OBJECT"
 
-s5() { "$S5CMD" --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
+# 6 retries of a refused call take ~2 s, s5cmd's default 10 ~40 s: the Job's own retries (backoffLimit,
+# back-off from 10 s) already wait out a longer outage, and a store that is down is reported sooner.
+s5() { "$S5CMD" --retry-count 6 --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 as_reader() { AWS_ACCESS_KEY_ID="$READER_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$READER_SECRET_ACCESS_KEY" s5 "$@"; }
 
 # answer: what the last failed s5cmd call (its stderr in /tmp/check.err) was told.
@@ -34,6 +39,13 @@ answer() {
 fail() {
   echo "FATAL: $2 failed with the credentials of Secret $1 at $AWS_ENDPOINT_URL: $3"
   sed 's/^/  s5cmd: /' /tmp/check.err
+  if [ -n "${MIRROR_FAILED_FILE:-}" ]; then
+    {
+      echo "FATAL: the mirror's bucket check: $2 failed with the credentials of Secret $1 at $AWS_ENDPOINT_URL: $3"
+      sed 's/^/  s5cmd: /' /tmp/check.err
+    } > "$MIRROR_FAILED_FILE"
+    exit 0
+  fi
   exit 1
 }
 mirror_it() {

@@ -13,7 +13,7 @@ Environment: MIRROR_WORK (default /work, the Job's scratch volume), HF_REPO, HF_
 BOTO3_VERSION; HF_INCLUDE / HF_EXCLUDE (JSON lists of globs, `models[].include` / `exclude`);
 SIZE_GIB (`models[].sizeGiB`), SCRATCH_GIB (the download volume); PART_MIB (the upload's part size,
 `storage.preload.partSizeMiB`); CONFIG_PATH (the model's config key, for error messages); HF_ENDPOINT
-and HF_TOKEN when set; DOWNLOAD_FAILED_FILE: in the Job, a failure is written there and the step exits
+and HF_TOKEN when set; MIRROR_FAILED_FILE: in the Job, a failure is written there and the step exits
 0, for the upload step (the pod's main container) to fail with it: Pulumi reports the termination
 message of a Job pod's main container only, never its init containers'.
 """
@@ -280,4 +280,9 @@ def deferring_failure(step, failure_file):
 
 if __name__ == "__main__":
     work_dir = pathlib.Path(os.environ.get("MIRROR_WORK", "/work"))
-    sys.exit(deferring_failure(lambda: main(work_dir), os.environ.get("DOWNLOAD_FAILED_FILE")))
+    failure_file = os.environ.get("MIRROR_FAILED_FILE")
+    if failure_file and pathlib.Path(failure_file).exists():
+        # The bucket check failed before this step: nothing to download; the upload step reports it.
+        print(f"not downloading: an earlier step failed ({failure_file})")
+        sys.exit(0)
+    sys.exit(deferring_failure(lambda: main(work_dir), failure_file))

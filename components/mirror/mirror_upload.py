@@ -10,8 +10,8 @@ SHA-256 of the parts' digests, `-N`). R2, S3 and MinIO all keep SHA-256 checksum
 
 Arguments: --concurrency N (parts in flight, `storage.preload.concurrency`). Environment: BUCKET,
 PREFIX, AWS_ENDPOINT_URL and the other AWS_* values, S3_PATH_STYLE (1 for R2 and MinIO), MIRROR_WORK
-(default /work). When the download step left its failure in DOWNLOAD_FAILED_FILE (default
-MIRROR_WORK/download.failed), this step fails with it, uploading nothing.
+(default /work). When the bucket check or the download step left its failure in MIRROR_FAILED_FILE
+(default MIRROR_WORK/mirror.failed), this step fails with it, uploading nothing.
 """
 
 import argparse
@@ -162,9 +162,9 @@ def main(argv):
     options.add_argument("--concurrency", type=int, required=True)
     concurrency = options.parse_args(argv).concurrency
     work = pathlib.Path(os.environ.get("MIRROR_WORK", "/work"))
-    failed = pathlib.Path(os.environ.get("DOWNLOAD_FAILED_FILE") or work / "download.failed")
+    failed = pathlib.Path(os.environ.get("MIRROR_FAILED_FILE") or work / "mirror.failed")
     if failed.exists():
-        # The download step's failure, reported here: Pulumi shows the main container's message.
+        # An earlier step's failure, reported here: Pulumi shows the main container's message.
         sys.exit(failed.read_text().strip())
     if (work / "skip").exists():
         print("already mirrored")

@@ -43,6 +43,13 @@ export function mirrorScratchGiB(sizeGiB: number): number {
   return Math.ceil(sizeGiB * 1.1 + 2);
 }
 
+/**
+ * Where the bucket check and the download step leave a failure and exit 0: Pulumi reports only a Job
+ * pod's main container (an init step's exit reads "containers with incomplete status"), so the
+ * upload step fails with it, naming what failed and why.
+ */
+const MIRROR_FAILED_ENV = { name: "MIRROR_FAILED_FILE", value: "/work/mirror.failed" };
+
 export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.JobSpec {
   const { model, store, preload } = args;
   const plainEnv = [
@@ -73,7 +80,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
           name: "check",
           image: preload.image,
           command: runScript(MIRROR_CHECK),
-          env: [...plainEnv, ...writerEnv, ...setupCheckEnv],
+          env: [...plainEnv, ...writerEnv, ...setupCheckEnv, MIRROR_FAILED_ENV],
           resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
           securityContext: restrictedContainerSecurity(),
           volumeMounts: mounts,
@@ -97,8 +104,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
             { name: "PART_MIB", value: String(preload.partSizeMiB) },
             ...HUB_TRANSFER_ENV,
             ...hubEndpointEnv(args.hubEndpoint),
-            // Pulumi reports only a Job pod's main container: the upload step fails with this step's failure.
-            { name: "DOWNLOAD_FAILED_FILE", value: "/work/download.failed" },
+            MIRROR_FAILED_ENV,
             { name: "HOME", value: "/work/home" },
             { name: "HF_HOME", value: "/work/hf-home" },
             ...(args.hfTokenSecret
@@ -115,7 +121,7 @@ export function mirrorJobSpec(args: ModelMirrorArgs): k8s.types.input.batch.v1.J
           name: "upload",
           image: args.cluster.pythonImage,
           command: runScript(MIRROR_UPLOAD, "--concurrency", String(preload.concurrency)),
-          env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }],
+          env: [...plainEnv, ...writerEnv, { name: "S3_PATH_STYLE", value: store.pathStyle ? "1" : "0" }, MIRROR_FAILED_ENV],
           resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "2Gi" } },
           securityContext: restrictedContainerSecurity(),
           volumeMounts: mounts,

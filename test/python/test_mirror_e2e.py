@@ -159,17 +159,17 @@ def test_a_gated_repo_mirrors_with_the_granted_token(tmp_path, hub):
 
 def test_in_the_job_a_refusal_is_deferred_to_the_upload_step_which_pulumi_reports(tmp_path, hub):
     """Pulumi reports the termination message of a Job pod's main container only (not its init
-    containers'): with DOWNLOAD_FAILED_FILE the download step leaves its failure there and exits 0,
+    containers'): with MIRROR_FAILED_FILE the download step leaves its failure there and exits 0,
     and the upload step (the main container) fails with it."""
     hub.token = "hf_granted"
-    failed = tmp_path / "work" / "download.failed"
-    run, work = mirror(tmp_path, hub, HF_TOKEN="hf_revoked", DOWNLOAD_FAILED_FILE=str(failed))
+    failed = tmp_path / "work" / "mirror.failed"
+    run, work = mirror(tmp_path, hub, HF_TOKEN="hf_revoked", MIRROR_FAILED_FILE=str(failed))
     assert run.returncode == 0, run.stdout + run.stderr
     assert failed.read_text().startswith(f"FATAL: {REPO}@{COMMIT}: the Hub at {hub.endpoint} refuses the token")
     upload = subprocess.run(
         [sys.executable, str(SCRIPT.with_name("mirror_upload.py")), "--concurrency", "1"],
         check=False,
-        env={"PATH": os.environ["PATH"], "MIRROR_WORK": str(work), "DOWNLOAD_FAILED_FILE": str(failed)},
+        env={"PATH": os.environ["PATH"], "MIRROR_WORK": str(work), "MIRROR_FAILED_FILE": str(failed)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,7 +4,9 @@ check proves both credential sets and least privilege before anything is downloa
 missing manifest starts a mirror. Every failure names the Secret, the endpoint, the operation and
 the answer, and the mirror does not start."""
 
+import os
 import subprocess
+import sys
 
 import pytest
 from conftest import REPO, free_port
@@ -112,3 +114,33 @@ def test_stops_naming_the_secret_the_endpoint_and_the_answer(store, what, overri
     assert answer in output
     assert "with the credentials of Secret minio-writer at " + overrides.get("AWS_ENDPOINT_URL", store.endpoint) in output
     assert "mirroring" not in output
+
+
+def test_in_the_job_an_unreachable_bucket_is_reported_by_the_upload_step(store):
+    """Pulumi reports only a Job pod's main container: with MIRROR_FAILED_FILE the check leaves its
+    failure there and exits 0, the download step downloads nothing, and the upload step (the main
+    container) fails with the check's words."""
+    failed = store.work / "mirror.failed"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    status, output = check(store, AWS_ENDPOINT_URL=endpoint, MIRROR_FAILED_FILE=str(failed))
+    assert status == 0, output
+    report = failed.read_text()
+    assert report.startswith(
+        f"FATAL: the mirror's bucket check: put s3://{BUCKET}/{PROBE} failed with the credentials of Secret minio-writer at {endpoint}: endpoint unreachable"
+    )
+    env = {"PATH": os.environ["PATH"], "MIRROR_WORK": str(store.work), "MIRROR_FAILED_FILE": str(failed)}
+    steps = REPO / "components" / "mirror"
+    download = subprocess.run([sys.executable, str(steps / "mirror_download.py")], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert download.returncode == 0, download.stderr
+    assert "not downloading: an earlier step failed" in download.stdout
+    assert not (store.work / "model").exists() and not (store.work / "manifest.json").exists()
+    upload = subprocess.run(
+        [sys.executable, str(steps / "mirror_upload.py"), "--concurrency", "1"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upload.returncode == 1
+    assert upload.stderr.strip() == report.strip()
