@@ -12,13 +12,13 @@ import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { scriptsConfigMapData } from "./scripts";
 import { verifiedCopyBudgetSeconds } from "./budgets";
-import { labels } from "./naming";
+import { labels, selectorLabels } from "./naming";
 import { podSecurityLevel, podSecurityLabels, PodSecurityLevel } from "./podSecurity";
 import { PreviewIdentity } from "./previewIdentity";
 import { directFromHubPlan } from "./serving/directFromHub";
 import { scaledObject } from "./serving/autoscaling";
-import { ModelServer, ServingPlan } from "./serving/modelServer";
-import { smokeCheckJob } from "./serving/smokeCheck";
+import { INFERENCE_COMPONENT, ModelServer, ServingPlan } from "./serving/modelServer";
+import { smokeCheckAccount, smokeCheckJob } from "./serving/smokeCheck";
 import { strategies } from "./storage/registry";
 import { s3StreamingSettings } from "./storage/s3Streaming";
 import { revisionCleanupJob } from "./storage/strategy";
@@ -230,8 +230,9 @@ export class LlmServing extends pulumi.ComponentResource {
       }
       // With skipAwait nothing waits for Ready, so the check would race the rollout.
       if (!config.kubernetes.skipAwait) {
+        const checkName = `${model.name}-smoke-check`;
         smokeCheckJob(
-          `${model.name}-smoke-check`,
+          checkName,
           {
             model,
             cluster,
@@ -240,8 +241,12 @@ export class LlmServing extends pulumi.ComponentResource {
             apiKeySecret,
             // The mirror and the preload first, where a cache is filled; then the server's own await budget.
             serverWaitSeconds: (model.mirror ? verifiedCopyBudgetSeconds(model) : 0) + server.startup.awaitSeconds,
+            serverPodLabels: selectorLabels(model.name, INFERENCE_COMPONENT),
+            configKey: keyPath(["models", index]),
+            serviceAccountName: smokeCheckAccount(checkName, cluster, { parent: server }),
           },
-          { parent: server, dependsOn: [server.workload] },
+          // Beside the server, not after it: it watches the server's pods while Pulumi awaits them.
+          { parent: server },
         );
       }
       // After the server: Pulumi waits for it to be Ready, so the new revision is verified and served.

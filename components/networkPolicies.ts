@@ -77,6 +77,14 @@ const DNS: Egress = {
 };
 /** HTTPS anywhere outside the cluster's own pods: R2, S3 and the Hub are names, not addresses a policy can list. */
 const HTTPS: Egress = { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ protocol: "TCP", port: 443 }] };
+/** The API server, wherever its endpoint is (policies see the address after the Service's DNAT): 443 or 6443. */
+const API_SERVER: Egress = {
+  to: [{ ipBlock: { cidr: "0.0.0.0/0" } }],
+  ports: [
+    { protocol: "TCP", port: 443 },
+    { protocol: "TCP", port: 6443 },
+  ],
+};
 const MINIO: Egress = { to: [{ podSelector: { matchLabels: MINIO_SELECTOR } }], ports: [{ protocol: "TCP", port: MINIO_PORT }] };
 
 /** A Hub mirror on a port other than 443 (anywhere: it may be in the cluster or outside). */
@@ -111,7 +119,8 @@ export function jobPolicySpecs(config: StackConfig, models: { engine: InferenceE
     "jobs-mirror": jobPolicySpec(["model-mirror"], [DNS, HTTPS, ...hubEgress(config.huggingFace.endpoint), store]),
     "jobs-preload": jobPolicySpec(["model-preload"], [DNS, store]),
     ...(config.objectStore.provider === "minio" ? { "jobs-minio-setup": jobPolicySpec(["object-store-setup"], [DNS, MINIO]) } : {}),
-    "jobs-smoke-check": jobPolicySpec(["smoke-check"], [DNS, servers]),
+    // The servers, and the API server for the placement watch (it reads the servers' pods).
+    "jobs-smoke-check": jobPolicySpec(["smoke-check"], [DNS, servers, API_SERVER]),
     // They read and delete files of a mounted volume: no network at all.
     "jobs-offline": jobPolicySpec(["model-cache-cleanup", "model-verify"], []),
   };

@@ -100,7 +100,8 @@ describe("the Jobs' policies", () => {
     const ports = (name: string) => (spec(name).egress ?? []).flatMap((r: any) => r.ports.map((p: any) => p.port));
     expect(ports("jobs-mirror")).toEqual([53, 53, 443, 9000]);
     expect(ports("jobs-preload")).toEqual([53, 53, 9000]);
-    expect(ports("jobs-smoke-check")).toEqual([53, 53, 8000]);
+    // The servers, and the API server (443 or 6443) for the placement watch.
+    expect(ports("jobs-smoke-check")).toEqual([53, 53, 8000, 443, 6443]);
     expect(spec("jobs-offline").egress).toBeUndefined();
   });
 

@@ -363,12 +363,13 @@ describe("smoke check after deploy", () => {
   const JOB = "kubernetes:batch/v1:Job";
 
   it.each(["vllm", "sglang"])(
-    "%s: a Job after the Ready server calls its Service: /v1/models, then a 1-token completion",
+    "%s: a Job beside the server watches its pods, then calls its Service: /v1/models, then a 1-token completion",
     async (engine) => {
       const run = await runProgram(rawFor("hostPath", engine, "minio"));
       const job = run.one(JOB, "m-smoke-check");
       expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
-      expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-server" })]);
+      // Not after the server: it says why the server's pods are not scheduled while Pulumi awaits them.
+      expect(job.opts.dependsOn).toBeUndefined();
       const [check] = podSpecOf(job).containers;
       const port = engine === "vllm" ? 8000 : 30000;
       expect(check.command).toEqual(["python3", `/scripts/${SMOKE_CHECK.file}`, `http://m.llm.svc.cluster.local:${port}/v1`, "m"]);
@@ -378,13 +379,43 @@ describe("smoke check after deploy", () => {
       // No key on an open endpoint: how long the Service may refuse connections, and the revision it must serve.
       expect(check.env.map((e: any) => e.name)).toEqual([
         "CONNECT_WAIT_SECONDS",
+        "SERVER_POD_SELECTOR",
+        "UNSCHEDULABLE_SECONDS",
+        "POD_NAMESPACE",
+        "CONFIG_PATH",
         "EXPECTED_MODEL",
         "SERVED_MODEL_URL",
         "SERVED_MODEL_FIELD",
       ]);
+      const env = Object.fromEntries(check.env.map((e: any) => [e.name, e.value]));
+      // The server's own pod labels, and the scheduling margin of its await (startup.pullSeconds).
+      const server = podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server"));
+      expect(env.SERVER_POD_SELECTOR).toBe("app.kubernetes.io/name=m,app.kubernetes.io/component=inference-server");
+      expect(run.one("kubernetes:apps/v1:Deployment", "m-server").inputs.spec.template.metadata.labels).toMatchObject({
+        "app.kubernetes.io/name": "m",
+        "app.kubernetes.io/component": "inference-server",
+      });
+      expect(server.containers[0].name).toBe(engine);
+      expect(env.UNSCHEDULABLE_SECONDS).toBe("300");
+      expect(env.CONFIG_PATH).toBe("llm-serving:models[0]");
       expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     },
   );
+
+  it("reads the namespace's pods with an account of its own, and nothing else", async () => {
+    const run = await runProgram(rawFor("hostPath", "vllm", "minio"));
+    const pod = podSpecOf(run.one(JOB, "m-smoke-check"));
+    expect(pod.serviceAccountName).toBe("m-smoke-check");
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(run.one("kubernetes:rbac.authorization.k8s.io/v1:Role", "m-smoke-check-role").inputs.rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+    ]);
+    const binding = run.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "m-smoke-check-role-binding").inputs;
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "m-smoke-check" });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "m-smoke-check", namespace: "llm" }]);
+    // The server's pods never get a token: only the check's do.
+    expect(podSpecOf(run.one("kubernetes:apps/v1:Deployment", "m-server")).automountServiceAccountToken).toBe(false);
+  });
 
   // A real node: Pulumi saw the previous pod as the rolled-out one and the check passed against it.
   it.each([
@@ -401,7 +432,7 @@ describe("smoke check after deploy", () => {
 
   it("sglang streaming from the bucket: not checked (ModelConfig reports a local config directory for s3://)", async () => {
     const run = await runProgram(rawFor("s3Streaming", "sglang", "minio", { image: SGLANG_RUNAI_IMAGE }));
-    expect(podSpecOf(run.one(JOB, "m-smoke-check")).containers[0].env.map((e: any) => e.name)).toEqual(["CONNECT_WAIT_SECONDS"]);
+    expect(podSpecOf(run.one(JOB, "m-smoke-check")).containers[0].env.map((e: any) => e.name)).not.toContain("EXPECTED_MODEL");
   });
 
   it("runs again after any change of the model's config (its template carries a digest of it)", async () => {

@@ -6,6 +6,7 @@ import { ModelConfig } from "../config/schema";
 import { apiKeyEnv } from "../engines/engine";
 import { labels, shortHash } from "../naming";
 import { runScript, SMOKE_CHECK, withScripts } from "../scripts";
+import { DEFAULT_PULL_SECONDS } from "./startup";
 
 export const MODEL_CONFIG_ANNOTATION = "llm-serving.io/model-config-digest";
 
@@ -26,12 +27,30 @@ export interface SmokeCheckArgs {
   /** The Secret with the server's API key, when it requires one. Default: none. */
   readonly apiKeySecret?: pulumi.Input<string>;
   /**
-   * How long the server may take to accept connections: its fill and startup budget (Pulumi creates
-   * the Job once the server is Ready; applied without that ordering, the Job may start first).
+   * How long the server may take to accept connections: its fill and startup budget (the Job starts
+   * beside the server, so it waits through the mirror, the preload and the server's start).
    */
   readonly serverWaitSeconds: number;
   /** What the server must report as loaded before the check calls it (the revision it was given). Default: not checked. */
   readonly servedModel?: ServedModelCheck;
+  /** The server pods' labels: the check watches their placement while it waits. */
+  readonly serverPodLabels: Record<string, string>;
+  /** The model's config key (`llm-serving:models[i]`), named when no node can hold its server. */
+  readonly configKey: string;
+  /** The service account the check reads the server pods with (`smokeCheckAccount`). */
+  readonly serviceAccountName: pulumi.Input<string>;
+}
+
+/** How long a server pod may stay unschedulable: the await's scheduling and pull margin (a cluster autoscaler's node may take that). */
+export function unschedulableSeconds(model: ModelConfig): number {
+  return model.startup.pullSeconds ?? DEFAULT_PULL_SECONDS;
+}
+
+/** The label selector of `labels`, as the API server's `labelSelector` query takes it. */
+export function labelSelector(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",");
 }
 
 /** The check's pod: the server must report this revision's model, list it on `/v1/models` and answer a 1-token completion. */
@@ -39,7 +58,9 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
   const pod = withScripts(
     withFailureMessages({
       restartPolicy: "Never",
-      automountServiceAccountToken: false,
+      // Its token may only get and list pods of the namespace (smokeCheckAccount): the placement watch.
+      serviceAccountName: args.serviceAccountName,
+      automountServiceAccountToken: true,
       securityContext: podSecurity(),
       ...placement(args.cluster.kubernetes),
       containers: [
@@ -51,6 +72,10 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
           securityContext: restrictedContainerSecurity(),
           env: [
             { name: "CONNECT_WAIT_SECONDS", value: String(args.serverWaitSeconds) },
+            { name: "SERVER_POD_SELECTOR", value: labelSelector(args.serverPodLabels) },
+            { name: "UNSCHEDULABLE_SECONDS", value: String(unschedulableSeconds(args.model)) },
+            { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+            { name: "CONFIG_PATH", value: args.configKey },
             ...(args.servedModel
               ? [
                   { name: "EXPECTED_MODEL", value: args.servedModel.expected },
@@ -81,11 +106,39 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
 }
 
 /**
- * Created after the server, which Pulumi awaits until Ready; Pulumi then waits for this Job, so a
- * server that is Ready but does not answer fails the `up`. Kept after completion; any change of the
- * model's config (revision, image, flags) replaces it, so it checks the rolled server again.
+ * The check's own identity: a ServiceAccount whose Role may only get and list the namespace's pods,
+ * so it can say why a server pod is not scheduled. Its name.
+ */
+export function smokeCheckAccount(name: string, cluster: ClusterContext, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+  const metadata = { name, namespace: cluster.namespace, labels: labels(name, "smoke-check") };
+  const account = new k8s.core.v1.ServiceAccount(`${name}-account`, { metadata, automountServiceAccountToken: false }, opts);
+  const role = new k8s.rbac.v1.Role(
+    `${name}-role`,
+    { metadata, rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }] },
+    opts,
+  );
+  new k8s.rbac.v1.RoleBinding(
+    `${name}-role-binding`,
+    {
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name },
+      subjects: [{ kind: "ServiceAccount", name: account.metadata.name, namespace: cluster.namespace }],
+    },
+    opts,
+  );
+  return account.metadata.name;
+}
+
+/**
+ * Created beside the server, not after it: while Pulumi awaits the server, the check watches its
+ * pods and fails naming the scheduler's reason when none can be placed (the provider's await reports
+ * only container errors). Then it calls the server, so a server that is Ready but does not answer
+ * fails the `up`. Kept after completion; any change of the model's config (revision, image, flags)
+ * replaces it, so it checks the rolled server again.
  */
 export function smokeCheckJob(name: string, args: SmokeCheckArgs, opts: pulumi.CustomResourceOptions): k8s.batch.v1.Job {
+  // It waits as long as the mirror, the preload and the server may take, then its own deadline.
+  const timeout = `${Math.ceil((args.serverWaitSeconds + 900) / 60) + 5}m`;
   return new k8s.batch.v1.Job(
     name,
     {
@@ -96,6 +149,6 @@ export function smokeCheckJob(name: string, args: SmokeCheckArgs, opts: pulumi.C
       },
       spec: smokeCheckJobSpec(args),
     },
-    { ...opts, customTimeouts: { create: "20m" } },
+    { ...opts, customTimeouts: { create: timeout, update: timeout } },
   );
 }

@@ -8,19 +8,31 @@ Before the completion it waits until the server reports the model this revision 
 Ready pods as the rollout's and create the Job before the new revision answers (seen on a real node),
 so only the server itself can say which revision answers.
 
+While it waits, it watches the server's pods through the API server (SERVER_POD_SELECTOR): a pod the
+scheduler cannot place for UNSCHEDULABLE_SECONDS fails the check with the scheduler's reason and what
+the pod requests. Pulumi's await of a Deployment reports a pod's container errors, not why it is not
+scheduled, so without this a server no node can hold ends `pulumi up` with a bare timeout.
+
 Usage: smoke_check.py BASE_URL MODEL_NAME   (BASE_URL ends in /v1)
 Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token);
 CONNECT_WAIT_SECONDS, how long the Service may refuse connections or answer with the previous revision
 (default 60: Pulumi creates the Job once the server is Ready; applied without that ordering, the
 program passes the server's whole budget); EXPECTED_MODEL, SERVED_MODEL_URL and SERVED_MODEL_FIELD,
-the model path, URI or repo the server must report, where and under which field (all three or none).
+the model path, URI or repo the server must report, where and under which field (all three or none);
+SERVER_POD_SELECTOR, UNSCHEDULABLE_SECONDS, POD_NAMESPACE and CONFIG_PATH, the server pods' label
+selector, how long one may stay unschedulable, their namespace and the model's config key (the watch
+is off without a selector); the pod's service account token and CA (SERVICEACCOUNT_DIR, default the
+kubelet's mount) and KUBERNETES_SERVICE_HOST/PORT reach the API server.
 """
 
 import json
 import os
+import pathlib
+import ssl
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 CONNECT_RETRY_SECONDS = float(os.environ.get("CONNECT_WAIT_SECONDS", "60"))
@@ -35,6 +47,71 @@ def fail(message):
     except OSError:
         pass  # not in a pod
     sys.exit(f"FATAL: {message}")
+
+
+class PlacementWatch:
+    """The server's pods as the API server has them, looked at every few seconds while the check
+    waits: one unschedulable for UNSCHEDULABLE_SECONDS (by this watch's clock) fails the check."""
+
+    def __init__(self, env):
+        self.selector = env.get("SERVER_POD_SELECTOR")
+        self.grace = float(env.get("UNSCHEDULABLE_SECONDS") or 0)
+        self.namespace = env.get("POD_NAMESPACE", "")
+        self.config_path = env.get("CONFIG_PATH", "the model's config")
+        self.account = pathlib.Path(env.get("SERVICEACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount"))
+        host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
+        self.api = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        self.first_seen = {}
+        self.next_look = 0.0
+        self.unseen = False
+
+    def pods(self):
+        """The server pods, or None (said once) when the API server cannot be asked."""
+        query = urllib.parse.urlencode({"labelSelector": self.selector})
+        request = urllib.request.Request(
+            f"{self.api}/api/v1/namespaces/{self.namespace}/pods?{query}",
+            headers={"Authorization": f"Bearer {(self.account / 'token').read_text().strip()}"},
+        )
+        try:
+            context = ssl.create_default_context(cafile=str(self.account / "ca.crt"))
+            with urllib.request.urlopen(request, timeout=10, context=context) as response:
+                return json.loads(response.read())["items"]
+        except (OSError, ValueError, KeyError) as error:
+            if not self.unseen:
+                print(f"not watching the server pods' placement: {error}", flush=True)
+                self.unseen = True
+            return None
+
+    def look(self):
+        if not self.selector or time.monotonic() < self.next_look:
+            return
+        self.next_look = time.monotonic() + 5
+        for pod in self.pods() or []:
+            name = pod["metadata"]["name"]
+            scheduled = next((c for c in pod.get("status", {}).get("conditions", []) if c.get("type") == "PodScheduled"), {})
+            if pod["metadata"].get("deletionTimestamp") or scheduled.get("status") != "False" or scheduled.get("reason") != "Unschedulable":
+                self.first_seen.pop(name, None)
+                continue
+            waited = time.monotonic() - self.first_seen.setdefault(name, time.monotonic())
+            if waited >= self.grace:
+                fail(
+                    f"the server pod {name} cannot be scheduled ({waited:.0f} s, UNSCHEDULABLE_SECONDS {self.grace:.0f}): "
+                    f"{scheduled.get('message', '').strip()} It requests {requests(pod)}: a node must offer that, "
+                    f"so lower {self.config_path}.memory, .cpu or .gpus, or add a node that fits its placement (nodeSelector, tolerations)"
+                )
+
+
+def requests(pod):
+    """What the pod's containers request in all (limits where a resource has no request, as for GPUs)."""
+    total = {}
+    for container in pod["spec"].get("containers", []):
+        resources = container.get("resources", {})
+        for key, value in {**resources.get("limits", {}), **resources.get("requests", {})}.items():
+            total.setdefault(key, []).append(value)
+    return ", ".join(f"{key}={'+'.join(values)}" for key, values in sorted(total.items())) or "nothing"
+
+
+WATCH = PlacementWatch(os.environ)
 
 
 def call(method, url, body=None, timeout=30):
@@ -54,6 +131,7 @@ def call(method, url, body=None, timeout=30):
         except (urllib.error.URLError, ConnectionError) as error:
             if time.monotonic() > deadline:
                 fail(f"{method} {url}: no answer for {CONNECT_RETRY_SECONDS:.0f} s (CONNECT_WAIT_SECONDS; {getattr(error, 'reason', error)})")
+            WATCH.look()
             time.sleep(2)
 
 
@@ -89,6 +167,7 @@ def wait_for_served_model(name):
             fail(
                 f"{url} still reports {field} {reported!r} after {CONNECT_RETRY_SECONDS:.0f} s (CONNECT_WAIT_SECONDS), not {expected!r}: the new revision does not answer"
             )
+        WATCH.look()
         time.sleep(2)
         reported = reported_model(url, name, field)
 

@@ -145,6 +145,27 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
     expect(seconds).toBeLessThan(60 + 60);
   });
 
+  it("fault: a server no node can hold fails pulumi up naming its pod and the scheduler's reason", async () => {
+    // More memory than the node has: the scheduler leaves the pod Pending (Unschedulable), which
+    // Pulumi's await of the Deployment does not report; the smoke check beside it watches and says so.
+    const huge = { ...modelConfig(run.images), revision: NEXT_COMMIT, ...quick, memory: "512Gi" };
+    await engine.setConfig(stack, "models", [huge]);
+    try {
+      const { message, seconds } = await failingUp(stack);
+      expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-smoke-check-[a-z0-9]+-[a-z0-9]+\\]`));
+      expect(message).toMatch(
+        new RegExp(`the server pod ${MODEL}-[a-z0-9]+-[a-z0-9]+ cannot be scheduled \\([0-9]+ s, UNSCHEDULABLE_SECONDS 10\\)`),
+      );
+      expect(message).toContain("Insufficient memory");
+      expect(message).toMatch(/It requests .*memory=512Gi/);
+      expect(message).toContain("so lower llm-serving:models[0].memory, .cpu or .gpus");
+      // Within the server's await (30 s of startup budget and 10 s for scheduling, in whole minutes).
+      expect(seconds).toBeLessThan(60 + 60 + 90);
+    } finally {
+      await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
+    }
+  });
+
   it("fault: the Hub refusing the token for a gated model fails the mirror naming the setting", async () => {
     const third = "3333333333333333333333333333333333333333";
     await run.startHub(third, 3, "hf_granted");
@@ -159,6 +180,32 @@ describe("the local stack on a real node (vLLM CPU stand-in)", () => {
       expect(seconds).toBeLessThan(300);
     } finally {
       await stack.removeConfig("llm-serving:hfToken");
+      await run.startHub(NEXT_COMMIT, 2);
+      await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
+    }
+  });
+
+  it("fault: the bucket unreachable fails the mirror naming its pod, the endpoint and the answer", async () => {
+    const fourth = "4444444444444444444444444444444444444444";
+    await run.startHub(fourth, 4);
+    // MinIO down: its Service has no endpoint, so every connection to the store is refused.
+    run.kubectl("scale", "statefulset", "minio", "--replicas=0");
+    run.kubectl("wait", "--for=delete", "pod/minio-0", "--timeout=120s");
+    await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: fourth }]);
+    try {
+      const { message, seconds } = await failingUp(stack);
+      expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-mirror-[0-9a-f]{8}-[a-z0-9]+\\]`));
+      // The check step's words, as the upload step (the pod's main container) reports them.
+      expect(message).toMatch(
+        new RegExp(
+          `the mirror's bucket check: put s3://llm-models/\\S+ failed with the credentials of Secret minio-writer at http://minio\\.\\S+: endpoint unreachable`,
+        ),
+      );
+      // Five attempts of a few seconds each, the kubelet's back-off doubling from 10 s, then BackoffLimitExceeded.
+      expect(seconds).toBeLessThan(300);
+    } finally {
+      run.kubectl("scale", "statefulset", "minio", "--replicas=1");
+      run.kubectl("rollout", "status", "statefulset/minio", "--timeout=180s");
       await run.startHub(NEXT_COMMIT, 2);
       await engine.setConfig(stack, "models", [{ ...modelConfig(run.images), revision: NEXT_COMMIT }]);
     }

@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -211,3 +212,94 @@ def test_sglang_reports_its_model_path_on_model_info():
         assert "waiting" not in run.stdout
     finally:
         server.shutdown()
+
+
+def api_server(tmp_path, pods):
+    """A stand-in for the API server's pod list (HTTPS with its own CA, the service account's bearer
+    token), and the service account directory a pod would have mounted."""
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kubernetes"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(tmp_path / "key.pem"), "-out", str(account / "ca.crt")],
+        check=True,
+        capture_output=True,
+    )
+    (account / "token").write_text("sa-token\n")
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            data = json.dumps({"kind": "PodList", "items": pods}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(account / "ca.crt", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "SERVICEACCOUNT_DIR": str(account),
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": str(server.server_address[1]),
+        "POD_NAMESPACE": "llm",
+        "SERVER_POD_SELECTOR": "app.kubernetes.io/name=small,app.kubernetes.io/component=inference-server",
+        "CONFIG_PATH": "llm-serving:models[0]",
+    }
+    return server, seen, env
+
+
+UNSCHEDULABLE = {
+    "metadata": {"name": "small-6d4f9-abcde"},
+    "spec": {
+        "containers": [
+            {"name": "vllm", "resources": {"requests": {"cpu": "2", "memory": "64Gi"}, "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"}}}
+        ]
+    },
+    "status": {
+        "phase": "Pending",
+        "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}
+        ],
+    },
+}
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_server_pod_no_node_can_hold_fails_with_the_schedulers_reason(tmp_path):
+    server, seen, env = api_server(tmp_path, [UNSCHEDULABLE])
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="60", UNSCHEDULABLE_SECONDS="3", **env)
+    server.shutdown()
+    assert run.returncode == 1
+    assert run.stderr.startswith("FATAL: the server pod small-6d4f9-abcde cannot be scheduled (")
+    assert "UNSCHEDULABLE_SECONDS 3): 0/1 nodes are available: 1 Insufficient memory. It requests cpu=2, memory=64Gi, nvidia.com/gpu=1" in run.stderr
+    assert "so lower llm-serving:models[0].memory, .cpu or .gpus, or add a node that fits its placement" in run.stderr
+    path, authorization = seen[0]
+    assert path == "/api/v1/namespaces/llm/pods?labelSelector=app.kubernetes.io%2Fname%3Dsmall%2Capp.kubernetes.io%2Fcomponent%3Dinference-server"
+    assert authorization == "Bearer sa-token"
+
+
+def test_scheduled_pods_and_an_unreachable_api_server_leave_the_check_to_its_server(tmp_path):
+    scheduled = {**UNSCHEDULABLE, "status": {"phase": "Running", "conditions": [{"type": "PodScheduled", "status": "True"}]}}
+    server, seen, env = api_server(tmp_path, [scheduled])
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="0", **env)
+    server.shutdown()
+    assert "no answer for 4 s (CONNECT_WAIT_SECONDS" in run.stderr
+    assert seen, "the watch asked the API server"
+    env["KUBERNETES_SERVICE_PORT"] = str(closed_port())
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="3", UNSCHEDULABLE_SECONDS="0", **env)
+    assert "not watching the server pods' placement" in run.stdout
+    assert "no answer for 3 s (CONNECT_WAIT_SECONDS" in run.stderr
