@@ -5,7 +5,7 @@
  * as users run them. `kubernetes.skipAwait: true`, since no pod ever runs here (no kubelet).
  */
 import { Deployment, Stack } from "@pulumi/pulumi/automation";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -221,14 +221,25 @@ describe("the preview identity through the engine", () => {
     });
     expect((await reader.raw("GET", `/apis/apps/v1/namespaces/${namespace}/deployments`)).status).toBe(200);
     expect((await reader.raw("GET", `/api/v1/namespaces/${namespace}/secrets`)).status).toBe(403);
+    // The token is in the state only as a ciphertext.
+    const state = await engine.stateText(stack);
+    const token = kubeconfig.users[0].user.token as string;
+    expect(token.length).toBeGreaterThan(100);
+    expect(state.includes(token)).toBe(false);
+    expect(state.includes(Buffer.from(token).toString("base64"))).toBe(false);
 
-    const file = join(engine.workDir, "preview-kubeconfig");
+    // As the workflows do (.github/actions/prepare): one path holds the deploy's or the preview's
+    // kubeconfig (the provider records the path, so another path would preview as a provider change).
+    const file = process.env.KUBECONFIG!;
+    const admin = readFileSync(file, "utf8");
     writeFileSync(file, output.value as string, { mode: 0o600 });
-    const admin = process.env.KUBECONFIG!;
-    stack.workspace.envVars.KUBECONFIG = file;
-    process.env.KUBECONFIG = file;
     try {
-      const unchanged = await stack.preview();
+      const recorder = stepRecorder();
+      const unchanged = await stack.preview({ onEvent: recorder.onEvent, diff: true });
+      expect(
+        recorder.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.type} ${s.name}`),
+        unchanged.stdout,
+      ).toEqual([]);
       expect(Object.entries(unchanged.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
       // A pull request's change previews with the read-only identity (the provider's dry run is
       // refused, and it falls back to a client-side diff) ...
@@ -245,8 +256,7 @@ describe("the preview identity through the engine", () => {
       );
       expect(refused).toMatch(/kubernetes:(batch\/v1:Job|apps\/v1:Deployment|core\/v1:ConfigMap) \(b-/);
     } finally {
-      stack.workspace.envVars.KUBECONFIG = admin;
-      process.env.KUBECONFIG = admin;
+      writeFileSync(file, admin, { mode: 0o600 });
     }
     await engine.setConfig(stack, "models", models("vllm", REV_B1, "hostPath"));
     expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
