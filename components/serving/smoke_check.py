@@ -10,8 +10,9 @@ so only the server itself can say which revision answers.
 
 While it waits, it watches the server's pods through the API server (SERVER_POD_SELECTOR): a pod the
 scheduler cannot place for UNSCHEDULABLE_SECONDS fails the check with the scheduler's reason and what
-the pod requests. Pulumi's await of a Deployment reports a pod's container errors, not why it is not
-scheduled, so without this a server no node can hold ends `pulumi up` with a bare timeout.
+the pod requests, and an init step (the cache's fill or object check) that failed twice fails it with
+that step's termination message. Pulumi's await of a Deployment reports its pods' main containers
+only, so without this such a server ends `pulumi up` with a bare timeout or "incomplete status".
 
 Usage: smoke_check.py BASE_URL MODEL_NAME   (BASE_URL ends in /v1)
 Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token);
@@ -49,9 +50,10 @@ def fail(message):
     sys.exit(f"FATAL: {message}")
 
 
-class PlacementWatch:
+class ServerPodWatch:
     """The server's pods as the API server has them, looked at every few seconds while the check
-    waits: one unschedulable for UNSCHEDULABLE_SECONDS (by this watch's clock) fails the check."""
+    waits: one unschedulable for UNSCHEDULABLE_SECONDS (by this watch's clock), or with an init step
+    that failed twice, fails the check."""
 
     def __init__(self, env):
         self.selector = env.get("SERVER_POD_SELECTOR")
@@ -78,7 +80,7 @@ class PlacementWatch:
                 return json.loads(response.read())["items"]
         except (OSError, ValueError, KeyError) as error:
             if not self.unseen:
-                print(f"not watching the server pods' placement: {error}", flush=True)
+                print(f"not watching the server pods: {error}", flush=True)
                 self.unseen = True
             return None
 
@@ -88,8 +90,11 @@ class PlacementWatch:
         self.next_look = time.monotonic() + 5
         for pod in self.pods() or []:
             name = pod["metadata"]["name"]
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            self.failed_init_step(pod)
             scheduled = next((c for c in pod.get("status", {}).get("conditions", []) if c.get("type") == "PodScheduled"), {})
-            if pod["metadata"].get("deletionTimestamp") or scheduled.get("status") != "False" or scheduled.get("reason") != "Unschedulable":
+            if scheduled.get("status") != "False" or scheduled.get("reason") != "Unschedulable":
                 self.first_seen.pop(name, None)
                 continue
             waited = time.monotonic() - self.first_seen.setdefault(name, time.monotonic())
@@ -98,6 +103,17 @@ class PlacementWatch:
                     f"the server pod {name} cannot be scheduled ({waited:.0f} s, UNSCHEDULABLE_SECONDS {self.grace:.0f}): "
                     f"{scheduled.get('message', '').strip()} It requests {requests(pod)}: a node must offer that, "
                     f"so lower {self.config_path}.memory, .cpu or .gpus, or add a node that fits its placement (nodeSelector, tolerations)"
+                )
+
+    def failed_init_step(self, pod):
+        """Fails naming an init step of `pod` that failed twice (the kubelet retries it), with its words."""
+        for status in pod.get("status", {}).get("initContainerStatuses", []):
+            ended = status.get("lastState", {}).get("terminated") or status.get("state", {}).get("terminated") or {}
+            if status.get("restartCount", 0) >= 2 and ended.get("exitCode", 0) != 0:
+                words = (ended.get("message") or ended.get("reason") or "").strip()
+                fail(
+                    f"the server pod {pod['metadata']['name']}: its init step {status['name']} failed {status['restartCount']} times "
+                    f"(exit code {ended['exitCode']}): {words}"
                 )
 
 
@@ -111,7 +127,7 @@ def requests(pod):
     return ", ".join(f"{key}={'+'.join(values)}" for key, values in sorted(total.items())) or "nothing"
 
 
-WATCH = PlacementWatch(os.environ)
+WATCH = ServerPodWatch(os.environ)
 
 
 def call(method, url, body=None, timeout=30):

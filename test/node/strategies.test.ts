@@ -7,12 +7,13 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, startEngine } from "../integration/engine";
-import { COMMIT, KUBECONFIG, kubectl, MODEL, modelConfig, NEXT_COMMIT, NodeRun, REPO } from "./nodeStack";
+import { COMMIT, failingUp, KUBECONFIG, kubectl, MODEL, modelConfig, NEXT_COMMIT, NodeRun, REPO } from "./nodeStack";
 
 interface Scenario {
   readonly title: string;
@@ -25,6 +26,8 @@ interface Scenario {
   readonly compileCache?: boolean;
   /** The kubelet stopped and started while the revision rolls. */
   readonly restartKubeletMidRoll?: boolean;
+  /** After the roll: an object replaced in the bucket fails the next server pod's object check. */
+  readonly objectCheckFault?: boolean;
   /** What `up` leaves on the node besides the answer: checked after the first up and after the roll. */
   readonly served: (run: NodeRun, commit: string) => void;
   /** The data that outlives `destroy` besides the bucket's. */
@@ -97,6 +100,8 @@ const SCENARIOS: Scenario[] = [
     title: "s3Streaming × SGLang",
     engine: "sglang",
     storage: () => ({ strategy: "s3Streaming" }),
+    // Recreate rolls: no previous pod answers while the new one's object check fails.
+    objectCheckFault: true,
     served: streamed("sglang"),
     kept: () => undefined,
   },
@@ -245,6 +250,26 @@ describe.each(SCENARIOS)("$title on a real node (CPU stand-in engine)", (scenari
     expect(after.status, after.body).toBe(200);
     expect(JSON.parse(after.body).choices[0].text).not.toBe(first);
   });
+
+  if (scenario.objectCheckFault) {
+    it("fault: an object replaced in the bucket fails pulumi up naming the server pod's object check", async () => {
+      // A writer replaces a shard behind the mirror's back (the writer may put, never delete).
+      const shard = join(run.work, "replaced.safetensors");
+      writeFileSync(shard, randomBytes(4096));
+      run.s5cmd("cp", shard, `s3://llm-models/models/${REPO}/${NEXT_COMMIT}/model-00002-of-00002.safetensors`);
+      // Another startup budget: a new server pod, whose init step checks the bucket's objects again.
+      const quick = { startup: { budgetSeconds: 30, pullSeconds: 10 } };
+      await engine.setConfig(stack, "models", [{ ...models(NEXT_COMMIT)[0], ...quick }]);
+      const { message, seconds } = await failingUp(stack);
+      // Pulumi's await shows the pod's init step only as "incomplete status"; the smoke check says which and why.
+      expect(message).toMatch(new RegExp(`\\[Pod ${run.namespace}/${MODEL}-smoke-check-[a-z0-9]+-[a-z0-9]+\\]`));
+      expect(message).toMatch(
+        new RegExp(`the server pod ${MODEL}-[a-z0-9]+-[a-z0-9]+: its init step verify-objects failed [0-9]+ times \\(exit code 1\\)`),
+      );
+      expect(message).toContain("model-00002-of-00002.safetensors: 4096 bytes, manifest: ");
+      expect(seconds).toBeLessThan(60 + 60 + 90);
+    });
+  }
 
   it("destroy keeps the bucket's data and the cache", async () => {
     await stack.destroy();

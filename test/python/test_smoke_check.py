@@ -301,5 +301,40 @@ def test_scheduled_pods_and_an_unreachable_api_server_leave_the_check_to_its_ser
     assert seen, "the watch asked the API server"
     env["KUBERNETES_SERVICE_PORT"] = str(closed_port())
     run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="3", UNSCHEDULABLE_SECONDS="0", **env)
-    assert "not watching the server pods' placement" in run.stdout
+    assert "not watching the server pods" in run.stdout
     assert "no answer for 3 s (CONNECT_WAIT_SECONDS" in run.stderr
+
+
+def test_a_server_init_step_that_failed_twice_fails_with_its_words(tmp_path):
+    failing = {
+        **UNSCHEDULABLE,
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "False"}],
+            "initContainerStatuses": [
+                {
+                    "name": "verify-objects",
+                    "restartCount": 2,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "FATAL: model.safetensors: missing from the bucket"}},
+                }
+            ],
+        },
+    }
+    once = {
+        **failing,
+        "status": {**failing["status"], "initContainerStatuses": [{**failing["status"]["initContainerStatuses"][0], "restartCount": 1}]},
+    }
+    server, _, env = api_server(tmp_path, [once])
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="0", **env)
+    server.shutdown()
+    assert "its init step" not in run.stderr, "one failure is left to the kubelet's retry"
+    (tmp_path / "twice").mkdir()
+    server, _, env = api_server(tmp_path / "twice", [failing])
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="60", UNSCHEDULABLE_SECONDS="0", **env)
+    server.shutdown()
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "FATAL: the server pod small-6d4f9-abcde: its init step verify-objects failed 2 times (exit code 1): "
+        "FATAL: model.safetensors: missing from the bucket"
+    )
