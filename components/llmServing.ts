@@ -242,11 +242,13 @@ export class LlmServing extends pulumi.ComponentResource {
             // The mirror and the preload first, where a cache is filled; then the server's own await budget.
             serverWaitSeconds: (model.mirror ? verifiedCopyBudgetSeconds(model) : 0) + server.startup.awaitSeconds,
             serverPodLabels: selectorLabels(model.name, INFERENCE_COMPONENT),
+            serverReadySeconds: server.startup.awaitSeconds,
             configKey: keyPath(["models", index]),
             serviceAccountName: smokeCheckAccount(checkName, cluster, { parent: server }),
           },
-          // Beside the server, not after it: it watches the server's pods while Pulumi awaits them.
-          { parent: server },
+          // Beside the server, not after it (it watches the server's pods while Pulumi awaits them);
+          // after what fills the cache, so a failed mirror or preload leaves no check waiting.
+          { parent: server, dependsOn: plan.dependsOn },
         );
       }
       // After the server: Pulumi waits for it to be Ready, so the new revision is verified and served.

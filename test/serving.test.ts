@@ -368,8 +368,10 @@ describe("smoke check after deploy", () => {
       const run = await runProgram(rawFor("hostPath", engine, "minio"));
       const job = run.one(JOB, "m-smoke-check");
       expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
-      // Not after the server: it says why the server's pods are not scheduled while Pulumi awaits them.
-      expect(job.opts.dependsOn).toBeUndefined();
+      // Not after the server (it says why the server's pods do not serve while Pulumi awaits them), but
+      // after what the server waits for: the preload that fills its cache.
+      expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-preload" })]);
+      expect(run.one("kubernetes:apps/v1:Deployment", "m-server").opts.dependsOn).toEqual(job.opts.dependsOn);
       const [check] = podSpecOf(job).containers;
       const port = engine === "vllm" ? 8000 : 30000;
       expect(check.command).toEqual(["python3", `/scripts/${SMOKE_CHECK.file}`, `http://m.llm.svc.cluster.local:${port}/v1`, "m"]);
@@ -381,6 +383,7 @@ describe("smoke check after deploy", () => {
         "CONNECT_WAIT_SECONDS",
         "SERVER_POD_SELECTOR",
         "UNSCHEDULABLE_SECONDS",
+        "READY_SECONDS",
         "POD_NAMESPACE",
         "CONFIG_PATH",
         "EXPECTED_MODEL",
@@ -397,6 +400,8 @@ describe("smoke check after deploy", () => {
       });
       expect(server.containers[0].name).toBe(engine);
       expect(env.UNSCHEDULABLE_SECONDS).toBe("300");
+      // The server's own await: the check never outwaits what `pulumi up` waits for anyway.
+      expect(env.READY_SECONDS).toBe(String(run.serving.models.m.startupBudgetSeconds + 300));
       expect(env.CONFIG_PATH).toBe("llm-serving:models[0]");
       expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     },

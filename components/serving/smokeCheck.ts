@@ -33,8 +33,10 @@ export interface SmokeCheckArgs {
   readonly serverWaitSeconds: number;
   /** What the server must report as loaded before the check calls it (the revision it was given). Default: not checked. */
   readonly servedModel?: ServedModelCheck;
-  /** The server pods' labels: the check watches their placement while it waits. */
+  /** The server pods' labels: the check watches them while it waits. */
   readonly serverPodLabels: Record<string, string>;
+  /** The server's own await (Pulumi's timeout of its Deployment or StatefulSet): how long one of its pods may stay not Ready. */
+  readonly serverReadySeconds: number;
   /** The model's config key (`llm-serving:models[i]`), named when no node can hold its server. */
   readonly configKey: string;
   /** The service account the check reads the server pods with (`smokeCheckAccount`). */
@@ -74,6 +76,7 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
             { name: "CONNECT_WAIT_SECONDS", value: String(args.serverWaitSeconds) },
             { name: "SERVER_POD_SELECTOR", value: labelSelector(args.serverPodLabels) },
             { name: "UNSCHEDULABLE_SECONDS", value: String(unschedulableSeconds(args.model)) },
+            { name: "READY_SECONDS", value: String(args.serverReadySeconds) },
             { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
             { name: "CONFIG_PATH", value: args.configKey },
             ...(args.servedModel
@@ -130,11 +133,12 @@ export function smokeCheckAccount(name: string, cluster: ClusterContext, opts: p
 }
 
 /**
- * Created beside the server, not after it: while Pulumi awaits the server, the check watches its
- * pods and fails naming the scheduler's reason when none can be placed (the provider's await reports
- * only container errors). Then it calls the server, so a server that is Ready but does not answer
- * fails the `up`. Kept after completion; any change of the model's config (revision, image, flags)
- * replaces it, so it checks the rolled server again.
+ * Created beside the server (after what fills its cache), not after it: while Pulumi awaits the
+ * server, the check watches its pods and fails naming the scheduler's reason when none can be placed,
+ * or a failing init step's words (the provider's await reports only main containers); it gives up no
+ * later than the server's own await, which `pulumi up` waits for anyway. Then it calls the server, so
+ * a server that is Ready but does not answer fails the `up`. Kept after completion; any change of the
+ * model's config (revision, image, flags) replaces it, so it checks the rolled server again.
  */
 export function smokeCheckJob(name: string, args: SmokeCheckArgs, opts: pulumi.CustomResourceOptions): k8s.batch.v1.Job {
   // It waits as long as the mirror, the preload and the server may take, then its own deadline.

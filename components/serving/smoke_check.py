@@ -10,9 +10,11 @@ so only the server itself can say which revision answers.
 
 While it waits, it watches the server's pods through the API server (SERVER_POD_SELECTOR): a pod the
 scheduler cannot place for UNSCHEDULABLE_SECONDS fails the check with the scheduler's reason and what
-the pod requests, and an init step (the cache's fill or object check) that failed twice fails it with
-that step's termination message. Pulumi's await of a Deployment reports its pods' main containers
-only, so without this such a server ends `pulumi up` with a bare timeout or "incomplete status".
+the pod requests; a container or init step (the cache's fill or object check) that failed twice fails
+it with its termination message; a pod not Ready READY_SECONDS after the watch first saw it (the
+server's own await) fails it with its containers' states. Pulumi's await of a Deployment reports its
+pods' main containers only, so without this such a server ends `pulumi up` with a bare timeout or
+"incomplete status"; and the check never outwaits the server's await, which `pulumi up` waits for.
 
 Usage: smoke_check.py BASE_URL MODEL_NAME   (BASE_URL ends in /v1)
 Environment: SERVER_API_KEY, the server's API key when it requires one (sent as a Bearer token);
@@ -20,12 +22,14 @@ CONNECT_WAIT_SECONDS, how long the Service may refuse connections or answer with
 (default 60: Pulumi creates the Job once the server is Ready; applied without that ordering, the
 program passes the server's whole budget); EXPECTED_MODEL, SERVED_MODEL_URL and SERVED_MODEL_FIELD,
 the model path, URI or repo the server must report, where and under which field (all three or none);
-SERVER_POD_SELECTOR, UNSCHEDULABLE_SECONDS, POD_NAMESPACE and CONFIG_PATH, the server pods' label
-selector, how long one may stay unschedulable, their namespace and the model's config key (the watch
-is off without a selector); the pod's service account token and CA (SERVICEACCOUNT_DIR, default the
+SERVER_POD_SELECTOR, UNSCHEDULABLE_SECONDS, READY_SECONDS, POD_NAMESPACE and CONFIG_PATH, the server
+pods' label selector, how long one may stay unschedulable and not Ready, their namespace and the
+model's config key (the watch is off without a selector); the pod's service account token and CA (SERVICEACCOUNT_DIR, default the
 kubelet's mount) and KUBERNETES_SERVICE_HOST/PORT reach the API server.
 """
 
+import datetime
+import email.utils
 import json
 import os
 import pathlib
@@ -52,23 +56,23 @@ def fail(message):
 
 class ServerPodWatch:
     """The server's pods as the API server has them, looked at every few seconds while the check
-    waits: one unschedulable for UNSCHEDULABLE_SECONDS (by this watch's clock), or with an init step
-    that failed twice, fails the check."""
+    waits. Times are the API server's (its Date header against the pods' condition transitions), so
+    neither this pod's start nor a retry of the Job resets them."""
 
     def __init__(self, env):
         self.selector = env.get("SERVER_POD_SELECTOR")
-        self.grace = float(env.get("UNSCHEDULABLE_SECONDS") or 0)
+        self.unschedulable_grace = float(env.get("UNSCHEDULABLE_SECONDS") or 0)
+        self.ready_grace = float(env.get("READY_SECONDS") or 0)
         self.namespace = env.get("POD_NAMESPACE", "")
         self.config_path = env.get("CONFIG_PATH", "the model's config")
         self.account = pathlib.Path(env.get("SERVICEACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount"))
         host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
         self.api = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        self.first_seen = {}
         self.next_look = 0.0
         self.unseen = False
 
     def pods(self):
-        """The server pods, or None (said once) when the API server cannot be asked."""
+        """The server pods and the API server's time, or None (said once) when it cannot be asked."""
         query = urllib.parse.urlencode({"labelSelector": self.selector})
         request = urllib.request.Request(
             f"{self.api}/api/v1/namespaces/{self.namespace}/pods?{query}",
@@ -77,8 +81,9 @@ class ServerPodWatch:
         try:
             context = ssl.create_default_context(cafile=str(self.account / "ca.crt"))
             with urllib.request.urlopen(request, timeout=10, context=context) as response:
-                return json.loads(response.read())["items"]
-        except (OSError, ValueError, KeyError) as error:
+                now = email.utils.parsedate_to_datetime(response.headers["Date"])
+                return json.loads(response.read())["items"], now
+        except (OSError, ValueError, KeyError, TypeError) as error:
             if not self.unseen:
                 print(f"not watching the server pods: {error}", flush=True)
                 self.unseen = True
@@ -88,33 +93,64 @@ class ServerPodWatch:
         if not self.selector or time.monotonic() < self.next_look:
             return
         self.next_look = time.monotonic() + 5
-        for pod in self.pods() or []:
-            name = pod["metadata"]["name"]
-            if pod["metadata"].get("deletionTimestamp"):
-                continue
-            self.failed_init_step(pod)
-            scheduled = next((c for c in pod.get("status", {}).get("conditions", []) if c.get("type") == "PodScheduled"), {})
-            if scheduled.get("status") != "False" or scheduled.get("reason") != "Unschedulable":
-                self.first_seen.pop(name, None)
-                continue
-            waited = time.monotonic() - self.first_seen.setdefault(name, time.monotonic())
-            if waited >= self.grace:
+        answer = self.pods()
+        for pod in answer[0] if answer else []:
+            if not pod["metadata"].get("deletionTimestamp"):
+                self.check(pod, answer[1])
+
+    def check(self, pod, now):
+        """Fails naming what keeps `pod` from serving: the scheduler, a container failing, or its await run out."""
+        name = pod["metadata"]["name"]
+        conditions = {c.get("type"): c for c in pod.get("status", {}).get("conditions", [])}
+
+        def since(condition):
+            return (now - timestamp(condition.get("lastTransitionTime") or pod["metadata"]["creationTimestamp"])).total_seconds()
+
+        scheduled = conditions.get("PodScheduled", {})
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            waited = since(scheduled)
+            if waited >= self.unschedulable_grace:
                 fail(
-                    f"the server pod {name} cannot be scheduled ({waited:.0f} s, UNSCHEDULABLE_SECONDS {self.grace:.0f}): "
+                    f"the server pod {name} cannot be scheduled ({waited:.0f} s, UNSCHEDULABLE_SECONDS {self.unschedulable_grace:.0f}): "
                     f"{scheduled.get('message', '').strip()} It requests {requests(pod)}: a node must offer that, "
                     f"so lower {self.config_path}.memory, .cpu or .gpus, or add a node that fits its placement (nodeSelector, tolerations)"
                 )
+            return
+        status = pod.get("status", {})
+        for kind, statuses in (("init step", status.get("initContainerStatuses", [])), ("container", status.get("containerStatuses", []))):
+            for container in statuses:
+                ended = container.get("lastState", {}).get("terminated") or container.get("state", {}).get("terminated") or {}
+                if container.get("restartCount", 0) >= 2 and ended.get("exitCode", 0) != 0:
+                    words = (ended.get("message") or ended.get("reason") or "").strip()
+                    fail(
+                        f"the server pod {name}: its {kind} {container['name']} failed {container['restartCount']} times "
+                        f"(exit code {ended['exitCode']}): {words}"
+                    )
+        ready = conditions.get("Ready", {})
+        if self.ready_grace and ready.get("status") != "True":
+            waited = since(ready)
+            if waited >= self.ready_grace:
+                fail(f"the server pod {name} is not Ready after {waited:.0f} s (READY_SECONDS, the server's await): {states(pod)}")
 
-    def failed_init_step(self, pod):
-        """Fails naming an init step of `pod` that failed twice (the kubelet retries it), with its words."""
-        for status in pod.get("status", {}).get("initContainerStatuses", []):
-            ended = status.get("lastState", {}).get("terminated") or status.get("state", {}).get("terminated") or {}
-            if status.get("restartCount", 0) >= 2 and ended.get("exitCode", 0) != 0:
-                words = (ended.get("message") or ended.get("reason") or "").strip()
-                fail(
-                    f"the server pod {pod['metadata']['name']}: its init step {status['name']} failed {status['restartCount']} times "
-                    f"(exit code {ended['exitCode']}): {words}"
-                )
+
+def timestamp(text):
+    """An RFC 3339 time as the API server writes it (`2026-12-06T22:40:00Z`)."""
+    return datetime.datetime.fromisoformat(text)
+
+
+def states(pod):
+    """Each container's state in a few words: `vllm: waiting (ImagePullBackOff: Back-off pulling image …)`."""
+    status = pod.get("status", {})
+    words = []
+    for container in status.get("initContainerStatuses", []) + status.get("containerStatuses", []):
+        state = container.get("state", {})
+        kind = next(iter(state), "unknown")
+        detail = state.get(kind) or {}
+        reason = ": ".join(part for part in (detail.get("reason"), detail.get("message")) if part)
+        last = container.get("lastState", {}).get("terminated")
+        ended = f", last exit {last.get('exitCode')}: {(last.get('message') or last.get('reason') or '').strip()}" if last else ""
+        words.append(f"{container['name']}: {kind}{f' ({reason})' if reason else ''}, ready {container.get('ready', False)}{ended}")
+    return "; ".join(words) or f"phase {status.get('phase', 'unknown')}, no container started"
 
 
 def requests(pod):

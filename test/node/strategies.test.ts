@@ -258,7 +258,8 @@ describe.each(SCENARIOS)("$title on a real node (CPU stand-in engine)", (scenari
       writeFileSync(shard, randomBytes(4096));
       run.s5cmd("cp", shard, `s3://llm-models/models/${REPO}/${NEXT_COMMIT}/model-00002-of-00002.safetensors`);
       // Another startup budget: a new server pod, whose init step checks the bucket's objects again.
-      const quick = { startup: { budgetSeconds: 30, pullSeconds: 10 } };
+      // Room for two failures of the init step (the kubelet's back-off: 10 s, then 20 s) within the server's await.
+      const quick = { startup: { budgetSeconds: 60, pullSeconds: 10 } };
       await engine.setConfig(stack, "models", [{ ...models(NEXT_COMMIT)[0], ...quick }]);
       const { message, seconds } = await failingUp(stack);
       // Pulumi's await shows the pod's init step only as "incomplete status"; the smoke check says which and why.

@@ -2,10 +2,12 @@
 servers that answer wrong): it passes only when the served name is listed and a completion comes
 back, and otherwise fails with the status and the body."""
 
+import datetime
 import http.server
 import json
 import os
 import pathlib
+import re
 import socket
 import ssl
 import subprocess
@@ -257,20 +259,26 @@ def api_server(tmp_path, pods):
     return server, seen, env
 
 
-UNSCHEDULABLE = {
-    "metadata": {"name": "small-6d4f9-abcde"},
-    "spec": {
-        "containers": [
-            {"name": "vllm", "resources": {"requests": {"cpu": "2", "memory": "64Gi"}, "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"}}}
-        ]
-    },
-    "status": {
-        "phase": "Pending",
-        "conditions": [
-            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient memory."}
-        ],
-    },
-}
+def ago(seconds):
+    """An API server timestamp `seconds` before now."""
+    return (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pod(conditions, created=60, **status):
+    return {
+        "metadata": {"name": "small-6d4f9-abcde", "creationTimestamp": ago(created)},
+        "spec": {
+            "containers": [
+                {"name": "vllm", "resources": {"requests": {"cpu": "2", "memory": "64Gi"}, "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"}}}
+            ]
+        },
+        "status": {"phase": "Pending", "conditions": conditions, **status},
+    }
+
+
+def unschedulable(since):
+    condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastTransitionTime": ago(since)}
+    return pod([{**condition, "message": "0/1 nodes are available: 1 Insufficient memory."}])
 
 
 def closed_port():
@@ -279,60 +287,86 @@ def closed_port():
         return sock.getsockname()[1]
 
 
+def watched(tmp_path, pods, **extra):
+    """smoke_check.py against no server at all, watching `pods` through the stand-in API server."""
+    server, seen, env = api_server(tmp_path, pods)
+    try:
+        return smoke(f"http://127.0.0.1:{closed_port()}/v1", **env, **extra), seen
+    finally:
+        server.shutdown()
+
+
 def test_a_server_pod_no_node_can_hold_fails_with_the_schedulers_reason(tmp_path):
-    server, seen, env = api_server(tmp_path, [UNSCHEDULABLE])
-    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="60", UNSCHEDULABLE_SECONDS="3", **env)
-    server.shutdown()
+    run, seen = watched(tmp_path, [unschedulable(since=20)], CONNECT_WAIT_SECONDS="60", UNSCHEDULABLE_SECONDS="10")
     assert run.returncode == 1
-    assert run.stderr.startswith("FATAL: the server pod small-6d4f9-abcde cannot be scheduled (")
-    assert "UNSCHEDULABLE_SECONDS 3): 0/1 nodes are available: 1 Insufficient memory. It requests cpu=2, memory=64Gi, nvidia.com/gpu=1" in run.stderr
+    assert re.match(r"FATAL: the server pod small-6d4f9-abcde cannot be scheduled \((19|20|21) s, UNSCHEDULABLE_SECONDS 10\): ", run.stderr)
+    assert "0/1 nodes are available: 1 Insufficient memory. It requests cpu=2, memory=64Gi, nvidia.com/gpu=1" in run.stderr
     assert "so lower llm-serving:models[0].memory, .cpu or .gpus, or add a node that fits its placement" in run.stderr
     path, authorization = seen[0]
     assert path == "/api/v1/namespaces/llm/pods?labelSelector=app.kubernetes.io%2Fname%3Dsmall%2Capp.kubernetes.io%2Fcomponent%3Dinference-server"
     assert authorization == "Bearer sa-token"
 
 
-def test_scheduled_pods_and_an_unreachable_api_server_leave_the_check_to_its_server(tmp_path):
-    scheduled = {**UNSCHEDULABLE, "status": {"phase": "Running", "conditions": [{"type": "PodScheduled", "status": "True"}]}}
-    server, seen, env = api_server(tmp_path, [scheduled])
-    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="0", **env)
-    server.shutdown()
+def test_a_pod_the_scheduler_has_not_placed_yet_is_given_its_time(tmp_path):
+    run, seen = watched(tmp_path, [unschedulable(since=1)], CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="300", READY_SECONDS="300")
+    assert seen
+    assert "cannot be scheduled" not in run.stderr
+    assert "no answer for 4 s (CONNECT_WAIT_SECONDS" in run.stderr
+
+
+def test_scheduled_ready_pods_and_an_unreachable_api_server_leave_the_check_to_its_server(tmp_path):
+    ready = pod([{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True", "lastTransitionTime": ago(3000)}])
+    run, seen = watched(tmp_path, [ready], CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="0", READY_SECONDS="10")
     assert "no answer for 4 s (CONNECT_WAIT_SECONDS" in run.stderr
     assert seen, "the watch asked the API server"
-    env["KUBERNETES_SERVICE_PORT"] = str(closed_port())
-    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="3", UNSCHEDULABLE_SECONDS="0", **env)
+    env = {"SERVER_POD_SELECTOR": "app=small", "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(closed_port())}
+    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="3", SERVICEACCOUNT_DIR=str(tmp_path / "serviceaccount"), **env)
     assert "not watching the server pods" in run.stdout
     assert "no answer for 3 s (CONNECT_WAIT_SECONDS" in run.stderr
 
 
+def test_a_pod_not_ready_within_the_servers_await_fails_with_its_containers_states(tmp_path):
+    pulling = {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "llm-serving.local/nope:0"'}}
+    stuck = pod(
+        [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "lastTransitionTime": ago(45)}],
+        containerStatuses=[{"name": "vllm", "ready": False, "restartCount": 0, "state": pulling}],
+    )
+    run, _ = watched(tmp_path, [stuck], CONNECT_WAIT_SECONDS="60", READY_SECONDS="40")
+    assert run.returncode == 1
+    assert re.match(r"FATAL: the server pod small-6d4f9-abcde is not Ready after (44|45|46) s \(READY_SECONDS, the server's await\): ", run.stderr)
+    assert 'vllm: waiting (ImagePullBackOff: Back-off pulling image "llm-serving.local/nope:0"), ready False' in run.stderr
+    crashed = pod(
+        [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "lastTransitionTime": ago(45)}],
+        containerStatuses=[
+            {
+                "name": "vllm",
+                "ready": False,
+                "restartCount": 1,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 2, "message": "vllm serve: error: unrecognized arguments: --nope"}},
+            }
+        ],
+    )
+    (tmp_path / "crashed").mkdir()
+    run, _ = watched(tmp_path / "crashed", [crashed], CONNECT_WAIT_SECONDS="60", READY_SECONDS="40")
+    assert "vllm: waiting (CrashLoopBackOff), ready False, last exit 2: vllm serve: error: unrecognized arguments: --nope" in run.stderr
+
+
 def test_a_server_init_step_that_failed_twice_fails_with_its_words(tmp_path):
-    failing = {
-        **UNSCHEDULABLE,
-        "status": {
-            "phase": "Pending",
-            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "False"}],
-            "initContainerStatuses": [
-                {
-                    "name": "verify-objects",
-                    "restartCount": 2,
-                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "FATAL: model.safetensors: missing from the bucket"}},
-                }
-            ],
-        },
-    }
-    once = {
-        **failing,
-        "status": {**failing["status"], "initContainerStatuses": [{**failing["status"]["initContainerStatuses"][0], "restartCount": 1}]},
-    }
-    server, _, env = api_server(tmp_path, [once])
-    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="4", UNSCHEDULABLE_SECONDS="0", **env)
-    server.shutdown()
+    def verify_failed(times):
+        terminated = {"exitCode": 1, "reason": "Error", "message": "FATAL: model.safetensors: missing from the bucket"}
+        step = {
+            "name": "verify-objects",
+            "restartCount": times,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": terminated},
+        }
+        return pod([{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "False"}], initContainerStatuses=[step])
+
+    run, _ = watched(tmp_path, [verify_failed(1)], CONNECT_WAIT_SECONDS="4", READY_SECONDS="300")
     assert "its init step" not in run.stderr, "one failure is left to the kubelet's retry"
     (tmp_path / "twice").mkdir()
-    server, _, env = api_server(tmp_path / "twice", [failing])
-    run = smoke(f"http://127.0.0.1:{closed_port()}/v1", CONNECT_WAIT_SECONDS="60", UNSCHEDULABLE_SECONDS="0", **env)
-    server.shutdown()
+    run, _ = watched(tmp_path / "twice", [verify_failed(2)], CONNECT_WAIT_SECONDS="60", READY_SECONDS="300")
     assert run.returncode == 1
     assert run.stderr.strip() == (
         "FATAL: the server pod small-6d4f9-abcde: its init step verify-objects failed 2 times (exit code 1): "
