@@ -92,7 +92,9 @@ export class LlmServing extends pulumi.ComponentResource {
       `${name}-kubernetes`,
       {
         ...(kube.context ? { context: kube.context } : {}),
-        ...(kube.renderYamlTo ? { renderYamlToDirectory: kube.renderYamlTo } : {}),
+        // The SDK defaults `kubeconfig` to $KUBECONFIG, which a provider that only renders refuses:
+        // an empty one is unset to the provider.
+        ...(kube.renderYamlTo ? { renderYamlToDirectory: kube.renderYamlTo, ...(process.env.KUBECONFIG ? { kubeconfig: "" } : {}) } : {}),
       },
       opts?.parent ? { parent: opts.parent } : {},
     );

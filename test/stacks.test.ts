@@ -54,6 +54,21 @@ describe("repo stack files", () => {
     expect(models).toBe("http://qwen2-5-0-5b-instruct.llm.svc.cluster.local:8000/v1");
   });
 
+  it("local renders with KUBECONFIG set too (the SDK would hand its path to a provider that renders only)", async () => {
+    const before = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = "/home/someone/.kube/config";
+    try {
+      const run = await runProgram(stackFileConfig("local"));
+      const provider = run.one("pulumi:providers:kubernetes", "llm-serving-kubernetes");
+      // Empty, which the provider takes as unset: a path here fails "kubeconfig arg is not compatible with renderYamlToDirectory".
+      expect(provider.inputs.kubeconfig).toBe("");
+      expect(provider.inputs.renderYamlToDirectory).toBe("./rendered");
+    } finally {
+      if (before === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = before;
+    }
+  });
+
   it("dev wires R2 + hostPath + vLLM Llama 3.1 8B pinned to its revision", async () => {
     const run = await runProgram(stackFileConfig("dev"));
     expect(run.one("cloudflare:index/r2Bucket:R2Bucket", "bucket").inputs.name).toBe("llm-models-dev");

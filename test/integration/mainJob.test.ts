@@ -57,7 +57,7 @@ describe("the main job (bash scripts/dev.sh local)", () => {
     expect(first.output).toMatch(/llm-serving: succeeded in \d+ s; \d+ create/);
     const rendered = renderedManifests(join(checkout, "rendered"));
     expect(new Set(rendered.map((m) => m.kind))).toEqual(
-      new Set(["ConfigMap", "Deployment", "Job", "Namespace", "Secret", "Service", "ServiceAccount", "StatefulSet"]),
+      new Set(["ConfigMap", "Deployment", "Job", "Namespace", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount", "StatefulSet"]),
     );
     expect(first.output).toContain(`rendered ${rendered.length} objects into ./rendered`);
 
