@@ -100,8 +100,6 @@ const SCENARIOS: Scenario[] = [
     title: "s3Streaming × SGLang",
     engine: "sglang",
     storage: () => ({ strategy: "s3Streaming" }),
-    // Recreate rolls: no previous pod answers while the new one's object check fails.
-    objectCheckFault: true,
     served: streamed("sglang"),
     kept: () => undefined,
   },
