@@ -14,7 +14,7 @@ import { renderedManifests } from "../../scripts/localTools";
 import { imageFor, kubernetesFor, REPO_STACK_SECRETS, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
-import { Engine, engineBin, startEngine, stepRecorder } from "./engine";
+import { Engine, engineBin, programAt, startEngine, stepRecorder } from "./engine";
 import { KubeClient, KubeObject } from "./kubeClient";
 
 const REV_A = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -303,6 +303,69 @@ describe("models[].rollout: surge through the engine", () => {
       type: "RollingUpdate",
       rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
     });
+    expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
+  }, 300_000);
+});
+
+/** The last main before ServedModel grouped each model's resources (they were LlmServing's children). */
+const BEFORE_SERVED_MODEL = "ecdf293f2317ab5a3d4e47de0c26bffc539bda1e";
+
+describe("upgrading a stack made before ServedModel", () => {
+  it("moves each model's resources under its ServedModel: nothing replaced, deleted or changed in the cluster", async () => {
+    const namespace = "e2e-upgrade";
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "longhorn" },
+      observability: { prometheus: { enabled: true, serverAddress: "http://prometheus-operated.monitoring.svc:9090" } },
+      networkPolicy: { enabled: true, clientPodLabels: { app: "chat" } },
+      models: [
+        { ...models("vllm", REV_B1)[0], autoscaling: { maxReplicas: 2, target: 4 } },
+        { ...models("sglang", REV_B1)[1], mirror: false },
+      ],
+    };
+    const secrets = { hfToken: HF_TOKEN, apiKey: API_KEY };
+    const old = await engine.stack("upgrade", raw, secrets, await programAt(BEFORE_SERVED_MODEL, engine.workDir));
+    expect((await old.up()).summary.result).toBe("succeeded");
+    const before = managedObjects(await old.exportStack());
+    const liveBefore = new Map<string, unknown>();
+    for (const o of before) liveBefore.set(o.key, (await kube.get(o.ref))?.metadata);
+
+    const stack = await engine.stack("upgrade", raw, secrets);
+    const recorder = stepRecorder();
+    const up = await stack.up({ onEvent: recorder.onEvent });
+    expect(up.summary.result).toBe("succeeded");
+    // Only the two new components are created; every moved resource is the same one under its alias.
+    const steps = recorder.steps.filter((s) => s.op !== "same");
+    expect(steps.map((s) => `${s.op} ${s.type} ${s.name}`).sort()).toEqual([
+      "create llm-serving:index:ServedModel a",
+      "create llm-serving:index:ServedModel b",
+    ]);
+    expect(up.summary.resourceChanges).toEqual({ same: expect.any(Number), create: 2 });
+
+    // The state's URNs moved (mirror, cache, key, server and their children of both models) ...
+    const resources = ((await stack.exportStack()).deployment.resources as Array<{ urn: string }>).map((r) => r.urn);
+    const moved = resources.filter((urn) => urn.includes("llm-serving:index:ServedModel$"));
+    for (const name of ["a-mirror", "a-weights", "a-api-key", "a-server", "a-autoscaling", "b-api-key", "b-server"]) {
+      expect(
+        moved.some((urn) => urn.endsWith(`::${name}`)),
+        `${name} under ServedModel in\n${moved.join("\n")}`,
+      ).toBe(true);
+    }
+    // ... and nothing in the cluster did: the same objects, not written to.
+    const after = managedObjects(await stack.exportStack());
+    expect(after.map((o) => o.key).sort()).toEqual(before.map((o) => o.key).sort());
+    for (const o of after) {
+      const live = (await kube.get(o.ref))?.metadata as { uid: string; resourceVersion: string } | undefined;
+      const was = liveBefore.get(o.key) as { uid: string; resourceVersion: string };
+      expect({ uid: live?.uid, resourceVersion: live?.resourceVersion }, o.key).toEqual({
+        uid: was.uid,
+        resourceVersion: was.resourceVersion,
+      });
+    }
+    const again = await stack.preview();
+    expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
     expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
   }, 300_000);
 });

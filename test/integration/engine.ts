@@ -4,7 +4,8 @@
  * the Automation API (no Node.js language host), and a kubeconfig for the test API server.
  */
 import { ConfigMap, EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { llmServingProgram } from "../../components/program";
@@ -12,9 +13,35 @@ import { PULUMI_TOOLCHAIN, toolchainBinDir } from "../../scripts/localTools";
 import { toPulumiConfig } from "../harness";
 import { ApiServer, kubeconfigFor } from "./apiServer";
 
+/** A Pulumi program run in this process. */
+export type InlineProgram = () => Promise<Record<string, unknown>>;
+
+/**
+ * The program as it was at `commit` of this repository (its `components/` from git, sharing this
+ * checkout's node_modules, so it runs on the same Pulumi runtime): what an existing stack was made with.
+ */
+export async function programAt(commit: string, workDir: string): Promise<InlineProgram> {
+  const repo = join(__dirname, "..", "..");
+  const dir = join(workDir, `program-${commit.slice(0, 12)}`);
+  if (!existsSync(dir)) {
+    const tree = spawnSync("git", ["-C", repo, "archive", "--format=tar", commit, "components"], { maxBuffer: 64 << 20 });
+    if (tree.status !== 0) {
+      throw new Error(`git archive ${commit}: ${String(tree.stderr)} (the test needs this repository's history back to that commit)`);
+    }
+    mkdirSync(dir);
+    execFileSync("tar", ["-x", "-C", dir], { input: tree.stdout });
+    symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
+  }
+  const module = (await import(join(dir, "components", "program.ts"))) as { llmServingProgram: InlineProgram };
+  return async () => module.llmServingProgram();
+}
+
 export interface Engine {
-  /** Creates (or selects) a stack of the inline program with exactly this raw `llm-serving:*` config. */
-  stack(name: string, raw: Record<string, unknown>, secrets?: Record<string, string>): Promise<Stack>;
+  /**
+   * Creates (or selects) a stack of the inline program with exactly this raw `llm-serving:*` config;
+   * `program` runs instead of this checkout's (e.g. an earlier commit's, see `programAt`).
+   */
+  stack(name: string, raw: Record<string, unknown>, secrets?: Record<string, string>, program?: InlineProgram): Promise<Stack>;
   /** Sets one structured key of a stack (as the CLI stores it, a JSON string). */
   setConfig(stack: Stack, key: string, value: unknown): Promise<void>;
   /** A stack's state as the backend stores it (the Automation API's export shows secrets in clear). */
@@ -56,10 +83,10 @@ export async function startEngine(cluster?: ApiServer | string): Promise<Engine>
   if (envVars.KUBECONFIG) process.env.KUBECONFIG = envVars.KUBECONFIG;
   const pulumiCommand = await PulumiCommand.get({ root: join(bin, "..") });
   const projectSettings = { name: "llm-serving", runtime: "nodejs" as const };
-  const program = async () => llmServingProgram();
+  const current: InlineProgram = async () => llmServingProgram();
   return {
     workDir,
-    async stack(name, raw, secrets = {}) {
+    async stack(name, raw, secrets = {}, program = current) {
       const stack = await LocalWorkspace.createOrSelectStack(
         { stackName: name, projectName: "llm-serving", program },
         { workDir, projectSettings, envVars, pulumiCommand },
