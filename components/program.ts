@@ -1,5 +1,5 @@
 /** The whole program as a function: `index.ts` runs it for the CLI, `scripts/local.ts` inline. */
-import { loadStackConfig } from "./config/load";
+import { loadStackConfig } from "./stackConfig";
 import { LlmServing } from "./llmServing";
 import { previewServer } from "./previewIdentity";
 

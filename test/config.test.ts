@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, keyPath } from "../components/config/issues";
-import { parseStackConfig, quantityGiB } from "../components/config/parse";
+import { quantityGiB } from "../components/config/parse";
+import { parseStackConfig } from "../components/stackConfig";
 import { baseConfig, expectConfigError } from "./harness";
 
 const model = (overrides: Record<string, unknown> = {}) => ({ ...(baseConfig().models as Record<string, unknown>[])[0], ...overrides });

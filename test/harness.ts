@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { loadStackConfig } from "../components/config/load";
+import { loadStackConfig } from "../components/stackConfig";
 import { LlmServing } from "../components/llmServing";
 
 export interface RecordedResource {

@@ -13,7 +13,7 @@ import {
 } from "../components/scripts";
 import { shortHash } from "../components/naming";
 import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
-import { parseStackConfig } from "../components/config/parse";
+import { parseStackConfig } from "../components/stackConfig";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
 import { cpuCores } from "../components/cluster";

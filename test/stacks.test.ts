@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseStackConfig } from "../components/config/parse";
+import { parseStackConfig } from "../components/stackConfig";
 import { parse } from "yaml";
 import { expectConfigError, repoStackConfig, resolve, runProgram, stackFileConfig } from "./harness";
 

@@ -1,7 +1,6 @@
-/** Reads every `llm-serving:*` key of the running stack and parses it once. */
+/** The running stack's raw `llm-serving:*` keys (parsed by `../stackConfig.ts`), and what loading them yields. */
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE } from "./issues";
-import { parseStackConfig } from "./parse";
 import { StackConfig } from "./schema";
 
 /** The typed config plus the secrets, which stay Pulumi secrets end to end. */
@@ -31,16 +30,4 @@ export function rawNamespaceConfig(all: Record<string, string> = pulumi.runtime.
     raw[key.slice(prefix.length)] = parsed;
   }
   return raw;
-}
-
-export function loadStackConfig(): LoadedConfig {
-  const config = parseStackConfig(rawNamespaceConfig());
-  const pulumiConfig = new pulumi.Config(CONFIG_NAMESPACE);
-  return {
-    config,
-    hfToken: pulumiConfig.getSecret("hfToken"),
-    juicefsRedisUrl: pulumiConfig.getSecret("juicefsRedisUrl"),
-    apiKey: pulumiConfig.getSecret("apiKey"),
-    apiKeys: pulumiConfig.getSecretObject<Record<string, string>>("apiKeys"),
-  };
 }

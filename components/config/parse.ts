@@ -1,16 +1,13 @@
 /**
- * Parses the raw `llm-serving:*` config ONCE into a typed StackConfig, or throws one ConfigError
- * that lists every bad key path, what was found and what is allowed.
+ * The config's own rules: the schema, then the rules across its keys. The rules of the chosen
+ * strategy and engines are theirs (`../stackConfig.ts` runs both, once, before anything is created).
  */
 import { DEFAULT_IMAGES, withRegistry } from "../images";
 import { r2VolumeBucketName } from "../naming";
-import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../serving/directFromHub";
+import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../hub";
 import { z } from "zod";
-import { engines } from "../engines/registry";
-import { strategies } from "../storage/registry";
-import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "../serving/memory";
 import { ConfigError, ConfigIssue, describe } from "./issues";
-import { stackConfigSchema, StackConfig, strategyDefaults } from "./schema";
+import { STORAGE_STRATEGIES, stackConfigSchema, StackConfig, strategyDefaults } from "./schema";
 
 /** Environments where hostPath caches are allowed, and where revisions must be commits (the pack's defaults). */
 const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
@@ -34,7 +31,11 @@ const MANAGED_FLAGS = [
   "--api-key",
 ];
 
-export function parseStackConfig(raw: unknown): StackConfig {
+/**
+ * The raw `llm-serving:*` config as a typed StackConfig and what its cross-key rules find; schema
+ * errors throw one ConfigError listing every bad key path, what was found and what is allowed.
+ */
+export function readStackConfig(raw: unknown): { config: StackConfig; issues: ConfigIssue[] } {
   const result = stackConfigSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     throw new ConfigError(result.error.issues.flatMap((issue) => fromZod(issue, raw)));
@@ -50,17 +51,14 @@ export function parseStackConfig(raw: unknown): StackConfig {
     enabled: parsed.previewIdentity.enabled ?? SECURED_ENVIRONMENTS.includes(parsed.environment),
   };
   const config: StackConfig = { ...parsed, networkPolicy, previewIdentity, authenticatedModels };
-  const issues = [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined), ...apiKeyIssues(config, apiKey, apiKeys)];
-  issues.push(...strategies[config.storage.strategy].validate(config));
-  for (const [i, m] of config.models.entries()) {
-    issues.push(...engines[m.engine].validate(m).map((issue) => ({ ...issue, path: ["models", i, ...issue.path] })));
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-  return withImageRegistry(config);
+  return {
+    config,
+    issues: [...crossFieldIssues(config, result.data.juicefsRedisUrl !== undefined), ...apiKeyIssues(config, apiKey, apiKeys)],
+  };
 }
 
 /** The config with every default image under `kubernetes.imageRegistry` (the engines' in serverImage). */
-function withImageRegistry(config: StackConfig): StackConfig {
+export function withImageRegistry(config: StackConfig): StackConfig {
   const registry = config.kubernetes.imageRegistry;
   if (!registry) return config;
   const moved = (image: string, byDefault: string) => (image === byDefault ? withRegistry(image, registry) : image);
@@ -151,7 +149,7 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
       message: `found "hostPath", which only local and dev stacks may use (policy hostpath-only-in-dev); expected localPath, longhorn, fluid, juicefs or s3Streaming for environment ${describe(config.environment)}`,
     });
   }
-  for (const name of Object.keys(strategies) as (keyof typeof strategies)[]) {
+  for (const name of STORAGE_STRATEGIES) {
     if (name !== selected && config.storage[name] !== undefined) {
       issues.push({
         path: ["storage", name],
@@ -169,12 +167,6 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
   }
 
   config.models.forEach((m, i) => {
-    if (config.kubernetes.cudaVersion === 12 && !m.image && !engines[m.engine].cuda12Image) {
-      issues.push({
-        path: ["models", i, "image"],
-        message: `is required for engine ${m.engine} with kubernetes.cudaVersion 12: ${m.engine} publishes no CUDA 12 image of ${engines[m.engine].defaultImage} (lmsysorg/sglang:v0.5.19-cu129 was its last); set an image built for CUDA 12, or kubernetes.cudaVersion 13 on nodes with NVIDIA driver R580 or newer`,
-      });
-    }
     if (!m.mirror && hubDownloadGiB(m.sizeGiB) > MAX_HUB_DOWNLOAD_GIB) {
       issues.push({
         path: ["models", i, "mirror"],
@@ -215,16 +207,6 @@ function crossFieldIssues(config: StackConfig, hasExternalRedisUrl: boolean): Co
         });
       }
     });
-    if (m.memory !== undefined && quantityGiB(m.memory) < minimumMemoryGiB(m)) {
-      const host = hicacheHostGiB(m);
-      const needs = `${RUNTIME_GIB}Gi runtime + ${shmSizeGiB(m.gpus)}Gi /dev/shm`;
-      issues.push({
-        path: ["models", i, "memory"],
-        message: host
-          ? `found ${describe(m.memory)} but SGLang HiCache's host pool needs ${host}Gi (${m.gpus} rank(s), see sglang.hicache) + ${needs}; expected at least ${minimumMemoryGiB(m)}Gi, or a smaller sglang.hicache.ratio / sizeGiB`
-          : `found ${describe(m.memory)} but the server needs ${needs}; expected at least ${minimumMemoryGiB(m)}Gi`,
-      });
-    }
     if (m.autoscaling) {
       const { minReplicas, maxReplicas, metric, target } = m.autoscaling;
       if (minReplicas > maxReplicas) {

@@ -8,7 +8,7 @@ import { ModelConfig, PreloadConfig } from "../config/schema";
 import { labels, MIRROR_ROOT_PREFIX, modelAnnotations, modelPrefix, revisionSlug } from "../naming";
 import { ModelStore, S3_SECRET_KEYS, s3EnvFromSecret } from "../store/modelStore";
 import { MIRROR_CHECK, MIRROR_DOWNLOAD, MIRROR_UPLOAD, runScript, withScripts } from "../scripts";
-import { HUB_TRANSFER_ENV, hubEndpointEnv } from "../serving/directFromHub";
+import { HUB_TRANSFER_ENV, hubEndpointEnv } from "../hub";
 
 /** The Python image's default (`images.python`). */
 export const MIRROR_PYTHON_IMAGE = DEFAULT_IMAGES.python;

@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { withScripts } from "../scripts";
-import { hubDownloadGiB } from "./directFromHub";
+import { hubDownloadGiB } from "../hub";
 import {
   ClusterContext,
   ENGINE_UID,

@@ -1,7 +1,7 @@
 /** Prints, per engine, its pinned version (from the default image), the metric names, the compile-cache env names and the API-key arrangement the program uses, as JSON. */
 import { apiKeyConfigFile } from "../../components/engines/engine";
 import { engines } from "../../components/engines/registry";
-import { HUB_TRANSFER_ENV } from "../../components/serving/directFromHub";
+import { HUB_TRANSFER_ENV } from "../../components/hub";
 
 /** A key with the characters a YAML file could mangle. */
 const SAMPLE_API_KEY = 'k3y:"quoted" #not-a-comment \\ 0123';

@@ -4,7 +4,7 @@
  * suite that validates it with SkyPilot's own parser.
  */
 import { readFileSync } from "node:fs";
-import { parseStackConfig } from "../../components/config/parse";
+import { parseStackConfig } from "../../components/stackConfig";
 import { skypilotTask, SkyPilotStore, toYaml } from "../../components/consumers/skypilot";
 import { s3StreamingSettings } from "../../components/storage/s3Streaming";
 
