@@ -7,7 +7,7 @@ import { r2VolumeBucketName } from "../naming";
 import { hubDownloadGiB, MAX_HUB_DOWNLOAD_GIB } from "../hub";
 import { z } from "zod";
 import { ConfigError, ConfigIssue, describe } from "./issues";
-import { STORAGE_STRATEGIES, stackConfigSchema, StackConfig, strategyDefaults } from "./schema";
+import { SECRET_KEYS, STORAGE_STRATEGIES, stackConfigSchema, StackConfig, strategyDefaults } from "./schema";
 
 /** Environments where hostPath caches are allowed, and where revisions must be commits (the pack's defaults). */
 const HOSTPATH_ENVIRONMENTS: readonly string[] = ["local", "dev"];
@@ -313,8 +313,8 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 
-/** Config keys set with `pulumi config set --secret`: an error never shows what was found there. */
-const SECRET_KEYS: readonly PropertyKey[] = ["hfToken", "juicefsRedisUrl", "apiKey", "apiKeys"];
+/** The secret keys (SECRET_KEYS): an error never shows what was found there. */
+const SECRET_CONFIG_KEYS: readonly PropertyKey[] = SECRET_KEYS;
 
 /** Stands in for a secret's value in messages (`describe` renders it through toJSON). */
 const REDACTED = { toJSON: () => "(a secret, not shown)" };
@@ -322,7 +322,7 @@ const REDACTED = { toJSON: () => "(a secret, not shown)" };
 function fromZod(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
   const path = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
   const value = "input" in issue ? issue.input : valueAt(raw, path);
-  const found = SECRET_KEYS.includes(path[0]) && value !== undefined ? REDACTED : value;
+  const found = SECRET_CONFIG_KEYS.includes(path[0]) && value !== undefined ? REDACTED : value;
   switch (issue.code) {
     case "unrecognized_keys": {
       const allowed = allowedKeysAt(path);

@@ -32,11 +32,18 @@ const quantity = z.string().regex(QUANTITY, { error: "must be a Kubernetes quant
 const image = z.string().regex(IMAGE_PINNED, { error: "must be an image reference repo[:tag][@sha256:digest]" });
 
 const toleration = z.strictObject({
-  key: z.string().optional(),
-  operator: z.enum(["Exists", "Equal"]).optional(),
-  value: z.string().optional(),
-  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
-  tolerationSeconds: z.number().int().optional(),
+  key: z.string().optional().describe("The taint key the toleration matches; unset with `operator: Exists`, it matches every taint."),
+  operator: z
+    .enum(["Exists", "Equal"])
+    .optional()
+    .describe("How the taint is matched: `Exists` (any value) or `Equal` (the `value`); unset, Kubernetes takes `Equal`."),
+  value: z.string().optional().describe("The taint value matched with `operator: Equal`."),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("The taint effect matched; unset, every effect."),
+  tolerationSeconds: z
+    .number()
+    .int()
+    .optional()
+    .describe("With `effect: NoExecute`, the seconds a pod stays on the node once the taint appears; unset, it stays."),
 });
 
 const gpuResource = z
@@ -49,89 +56,170 @@ const priorityClassName = z
 const nodeSelector = z.record(z.string(), z.string());
 
 const kubernetes = z.strictObject({
-  namespace: dnsLabel(63).default("llm"),
-  createNamespace: z.boolean().default(true),
-  context: z.string().min(1).optional(),
-  renderYamlTo: z.string().min(1).optional(),
-  skipAwait: z.boolean().default(false),
-  runtimeClassName: z.string().min(1).optional(),
-  priorityClassName: priorityClassName.optional(),
-  gpuResource: gpuResource.default("nvidia.com/gpu"),
-  nodeSelector: nodeSelector.optional(),
-  tolerations: z.array(toleration).optional(),
-  /** Registry that replaces the publisher's in every default image (repository path kept). Default: none. */
+  namespace: dnsLabel(63).default("llm").describe("The namespace every object of the stack is created in (a DNS-1123 label)."),
+  createNamespace: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Create the namespace; Pulumi never deletes it (`retainOnDelete`). With `false` the existing namespace must allow the stack's Pod Security level (the `podSecurityLevel` output).",
+    ),
+  context: z.string().min(1).optional().describe("The kubeconfig context to deploy with, e.g. `k3s-gpu`; unset, the current context."),
+  renderYamlTo: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("A directory, e.g. `./rendered`: the manifests are rendered into it instead of applied."),
+  skipAwait: z
+    .boolean()
+    .default(false)
+    .describe(
+      "`true` adds `pulumi.com/skipAwait` to the workloads (GitOps, or no kubelet): nothing waits for Ready, so no smoke check and no revision cleanup runs.",
+    ),
+  runtimeClassName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The RuntimeClass of the model servers, e.g. `nvidia`; `models[].runtimeClassName` overrides it."),
+  priorityClassName: priorityClassName
+    .optional()
+    .describe("The PriorityClass of the model servers; `models[].priorityClassName` overrides it."),
+  gpuResource: gpuResource
+    .default("nvidia.com/gpu")
+    .describe("The extended resource a GPU is requested as, e.g. `amd.com/gpu`; `models[].gpuResource` overrides it."),
+  nodeSelector: nodeSelector
+    .optional()
+    .describe(
+      'Labels the model servers\' nodes carry, e.g. `{ "nvidia.com/gpu.product": "NVIDIA-L4" }`. Required by `fluid` (or `models[].nodeSelector` on every model): its cache workers follow it.',
+    ),
+  tolerations: z
+    .array(toleration)
+    .optional()
+    .describe("Tolerations of the model servers, e.g. `[{ key: nvidia.com/gpu, operator: Exists, effect: NoSchedule }]`."),
   imageRegistry: z
     .string()
     .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9._-]+)*$/, {
       error: "must be a registry host[:port][/path] such as registry.example.com/mirror",
     })
-    .optional(),
-  /** The CUDA major version of the default engine images: 13 needs NVIDIA driver R580+, 12 picks the engines' CUDA 12.9 builds. */
-  cudaVersion: z.literal([12, 13]).default(13),
+    .optional()
+    .describe(
+      "A registry `host[:port][/path]`, e.g. `registry.internal:5000/mirror`, that replaces the publisher's registry in every default image, the repository path kept (`library/python:…`, `vllm/vllm-openai:…`, `minio/mc:…`); images a stack sets itself are used as given.",
+    ),
+  cudaVersion: z
+    .literal([12, 13])
+    .default(13)
+    .describe(
+      "The CUDA major version of the default engine images: `13` needs NVIDIA driver R580+; `12` picks vLLM's CUDA 12.9 build `v0.33.0-cu129` (R575+, R525+ with minor-version compatibility) and is refused for SGLang, which publishes no CUDA 12 image after v0.5.19, unless `models[].image` is set.",
+    ),
 });
 
 const r2 = z.strictObject({
-  accountId: z.string().regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare account id" }),
-  jurisdiction: z.enum(["default", "eu", "fedramp"]).default("default"),
-  location: z.enum(["apac", "eeur", "enam", "weur", "wnam", "oc"]).optional(),
+  accountId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare account id" })
+    .describe("The 32-hex Cloudflare account id (required with `provider: r2`)."),
+  jurisdiction: z
+    .enum(["default", "eu", "fedramp"])
+    .default("default")
+    .describe("The bucket's jurisdiction; `eu` and `fedramp` change the endpoint and the tokens' scope."),
+  location: z
+    .enum(["apac", "eeur", "enam", "weur", "wnam", "oc"])
+    .optional()
+    .describe("The bucket's location hint, e.g. `weur`, `enam`, `apac`; unset, R2 picks one."),
   readPermissionGroupId: z
     .string()
     .regex(/^[0-9a-f]{32}$/)
-    .default("6a018a9f2fc74eb6b293b0c548f38b39"),
+    .default("6a018a9f2fc74eb6b293b0c548f38b39")
+    .describe(
+      'The permission group "Workers R2 Storage Bucket Item Read" of the bucket-scoped reader token (from config, so `pulumi preview` needs no lookup).',
+    ),
   writePermissionGroupId: z
     .string()
     .regex(/^[0-9a-f]{32}$/)
-    .default("2efd5506f9c8494dacb1fa10a3e7d5b6"),
-  /**
-   * Where a JuiceFS volume writes: `own`, a bucket of its own with a token scoped to it; `shared`, the
-   * weights' bucket with a bucket-wide token that could delete the weights (what stacks did before
-   * `own`; keeps an existing volume readable until it is moved).
-   */
-  volumeBucket: z.enum(["own", "shared"]).default("own"),
-  /** The Cloudflare user (32 hex, dash → My Profile → API Tokens) owning the stack's tokens: lets the preview token read them. Default: none. */
+    .default("2efd5506f9c8494dacb1fa10a3e7d5b6")
+    .describe(
+      'The permission group "Workers R2 Storage Bucket Item Write" of the bucket-scoped writer token (from config, so `pulumi preview` needs no lookup).',
+    ),
+  volumeBucket: z
+    .enum(["own", "shared"])
+    .default("own")
+    .describe(
+      "Where a JuiceFS volume on R2 writes: `own`, a bucket of its own (`<bucket>-juicefs`) with a token scoped to it; `shared`, the weights' bucket with a bucket-wide token that could delete the weights (what stacks did before `own`; keeps an existing volume readable until it is moved; `pulumi up` warns).",
+    ),
   userId: z
     .string()
     .regex(/^[0-9a-f]{32}$/, { error: "must be the 32-hex Cloudflare user id that owns the stack's API tokens" })
-    .optional(),
-  /** "Workers R2 Storage Read" (account): the preview token reads the buckets' settings. */
+    .optional()
+    .describe(
+      'The 32-hex id of the Cloudflare user (dash → My Profile → API Tokens) owning the stack\'s tokens: lets the preview token read them ("API Tokens Read"); unset, it reads the buckets only.',
+    ),
   storageReadPermissionGroupId: z
     .string()
     .regex(/^[0-9a-f]{32}$/)
-    .default("b4992e1108244f5d8bfbd5744320c2e1"),
-  /** "API Tokens Read" (user): the preview token reads the tokens the stack manages (with userId). */
+    .default("b4992e1108244f5d8bfbd5744320c2e1")
+    .describe("\"Workers R2 Storage Read\" (account), one of the preview token's only two groups: it reads the buckets' settings."),
   tokensReadPermissionGroupId: z
     .string()
     .regex(/^[0-9a-f]{32}$/)
-    .default("0cc3a61731504c89b99ec1be78b77aa0"),
+    .default("0cc3a61731504c89b99ec1be78b77aa0")
+    .describe('"API Tokens Read" (user), the preview token\'s other group: it reads the tokens the stack manages (with `userId`).'),
 });
 
 const s3 = z.strictObject({
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { error: "must be an AWS region such as eu-west-1" }),
-  versioning: z.boolean().default(false),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { error: "must be an AWS region such as eu-west-1" })
+    .describe("The bucket's AWS region, e.g. `eu-west-1` (required with `provider: s3`)."),
+  versioning: z.boolean().default(false).describe("Turns on the bucket's versioning."),
 });
 
 const minio = z.strictObject({
-  storageSize: quantity.optional(),
-  storageClassName: z.string().min(1).optional(),
-  image: image.default(DEFAULT_IMAGES.minio),
-  clientImage: image.default(DEFAULT_IMAGES.mc),
+  storageSize: quantity
+    .optional()
+    .describe("MinIO's volume, e.g. `200Gi`; it must hold every model. Unset: the models' sizes × 1.25, at least 20Gi."),
+  storageClassName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The StorageClass of MinIO's volume, e.g. `local-path`; unset, the cluster's default."),
+  image: image.default(DEFAULT_IMAGES.minio).describe("The MinIO server image (a pinned release)."),
+  clientImage: image.default(DEFAULT_IMAGES.mc).describe("The MinIO client (mc) image of MinIO's setup Job (a pinned release)."),
 });
 
 const objectStore = z.strictObject({
-  provider: z.enum(OBJECT_STORE_PROVIDERS),
-  bucket: z.string().regex(BUCKET, { error: "must be a bucket name: 3-63 lowercase letters, digits, '.' or '-'" }),
-  protect: z.boolean().default(true),
-  r2: r2.optional(),
-  s3: s3.optional(),
-  minio: minio.optional(),
+  provider: z
+    .enum(OBJECT_STORE_PROVIDERS)
+    .describe("Where the weights are mirrored: `r2` (Cloudflare R2, zero egress), `s3` (AWS S3) or `minio` (an in-cluster MinIO)."),
+  bucket: z
+    .string()
+    .regex(BUCKET, { error: "must be a bucket name: 3-63 lowercase letters, digits, '.' or '-'" })
+    .describe(
+      "The bucket's name, e.g. `llm-models`: 3–63 lowercase letters, digits, `.` or `-`. With `juicefs` on R2 the volume's own bucket `<bucket>-juicefs` must fit in 63 too.",
+    ),
+  protect: z
+    .boolean()
+    .default(true)
+    .describe("Protects the bucket, so `pulumi destroy` keeps the weights; `false` lets Pulumi delete it (an explicit opt-out)."),
+  r2: r2.optional().describe("Cloudflare R2's settings, with `provider: r2` (where `accountId` is required)."),
+  s3: s3.optional().describe("AWS S3's settings, with `provider: s3` (where `region` is required)."),
+  minio: minio.optional().describe("The in-cluster MinIO's settings, with `provider: minio`."),
 });
 
-/** s5cmd defaults measured in BENCHMARKS.md: more, smaller parts in flight beat fewer, larger ones. */
 const preload = z.strictObject({
-  image: image.default(DEFAULT_IMAGES.s5cmd),
-  numWorkers: positiveInt.max(1024).default(64),
-  concurrency: positiveInt.max(256).default(32),
-  partSizeMiB: positiveInt.min(5).max(5120).default(32),
+  image: image
+    .default(DEFAULT_IMAGES.s5cmd)
+    .describe("The image the `s5cmd` binary of the mirror and preload Jobs comes from (through an emptyDir)."),
+  numWorkers: positiveInt.max(1024).default(64).describe("s5cmd's workers in a preload (`--numworkers`)."),
+  concurrency: positiveInt
+    .max(256)
+    .default(32)
+    .describe("Parts in flight per file: s5cmd's `cp --concurrency` in a preload, and the mirror's upload (boto3)."),
+  partSizeMiB: positiveInt
+    .min(5)
+    .max(5120)
+    .default(32)
+    .describe(
+      "The part size in MiB of the preloads (`cp --part-size`) and of the mirror's upload, at least 5 (the S3 multipart minimum); the mirror sends each part's SHA-256, so the store refuses bytes that differ from the ones hashed.",
+    ),
 });
 
 const hostPath = z.strictObject({
@@ -141,36 +229,73 @@ const hostPath = z.strictObject({
     .refine((p) => !["/", "/etc", "/var", "/usr", "/root", "/home"].includes(p.replace(/\/+$/, "") || "/"), {
       error: "must be a dedicated directory, not a system directory",
     })
-    .default("/var/lib/llm-models"),
-  nodeName: z.string().min(1).optional(),
-  nodeLabel: z.string().min(1).default("llm-serving.io/model-host"),
+    .default("/var/lib/llm-models")
+    .describe(
+      "The node directory the models are preloaded into: an absolute path of its own, not `/`, `/etc`, `/var`, `/usr`, `/root` or `/home`.",
+    ),
+  nodeName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The node holding the models, required for `replicas > 1`; unset, the pods go to the node labelled `nodeLabel`."),
+  nodeLabel: z
+    .string()
+    .min(1)
+    .default("llm-serving.io/model-host")
+    .describe("The label of the model node, set with `kubectl label node <n> llm-serving.io/model-host=true`."),
 });
 
 const localPath = z.strictObject({
-  storageClassName: z.string().min(1).default("local-path"),
-  headroomPercent: z.number().int().min(0).max(200).default(20),
+  storageClassName: z.string().min(1).default("local-path").describe("The StorageClass of each pod's claim."),
+  headroomPercent: z
+    .number()
+    .int()
+    .min(0)
+    .max(200)
+    .default(20)
+    .describe("Room beyond the model in each claim, in percent: claim = sizeGiB × (1 + headroom) + 1 GiB."),
 });
 
 const longhorn = z.strictObject({
-  /** Default `longhorn-models-<namespace>`: stacks sharing a cluster never fight over one object. */
-  storageClassName: z.string().min(1).optional(),
-  createStorageClass: z.boolean().default(true),
-  numberOfReplicas: positiveInt.max(5).default(2),
-  dataLocality: z.enum(["disabled", "best-effort", "strict-local"]).default("best-effort"),
-  headroomPercent: z.number().int().min(0).max(200).default(20),
+  storageClassName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The StorageClass of the volumes; unset, `longhorn-models-<namespace>`, so stacks sharing a cluster never fight over one object.",
+    ),
+  createStorageClass: z
+    .boolean()
+    .default(true)
+    .describe("Creates that StorageClass (provisioner `driver.longhorn.io`, reclaim policy `Retain`)."),
+  numberOfReplicas: positiveInt.max(5).default(2).describe("Longhorn's replicas of each volume."),
+  dataLocality: z
+    .enum(["disabled", "best-effort", "strict-local"])
+    .default("best-effort")
+    .describe("Longhorn's data locality of the volumes."),
+  headroomPercent: z
+    .number()
+    .int()
+    .min(0)
+    .max(200)
+    .default(20)
+    .describe("Room beyond the model in each volume, in percent; raise it to ~110 to roll to a new revision in place."),
 });
 
 const helmInstall = z.strictObject({
-  enabled: z.boolean().default(false),
-  namespace: dnsLabel(63),
-  chartVersion: z.string().regex(/^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/, {
-    error: "must be an exact chart version such as 1.0.6",
-  }),
-  repository: z.string().url(),
+  enabled: z.boolean().default(false).describe("Installs the chart with Helm; `false` expects it in the cluster already."),
+  namespace: dnsLabel(63).describe("The namespace the chart is installed into."),
+  chartVersion: z
+    .string()
+    .regex(/^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$/, {
+      error: "must be an exact chart version such as 1.0.6",
+    })
+    .describe("The exact chart version, e.g. `1.0.6`."),
+  repository: z.string().url().describe("The Helm repository's URL."),
 });
 
 const fluid = z.strictObject({
-  runtime: z.enum(["alluxio"]).default("alluxio"),
+  runtime: z.enum(["alluxio"]).default("alluxio").describe("The Fluid runtime of the cache: `alluxio`, an AlluxioRuntime."),
   install: helmInstall
     .partial()
     .default({})
@@ -179,14 +304,23 @@ const fluid = z.strictObject({
       namespace: v.namespace ?? "fluid-system",
       chartVersion: v.chartVersion ?? "1.0.6",
       repository: v.repository ?? "https://fluid-cloudnative.github.io/charts",
-    })),
-  cacheMedium: z.enum(["MEM", "SSD", "HDD"]).default("SSD"),
+    }))
+    .describe("Helm-installs Fluid itself (its chart 1.0.6 into `fluid-system` unless set otherwise)."),
+  cacheMedium: z
+    .enum(["MEM", "SSD", "HDD"])
+    .default("SSD")
+    .describe("The cache workers' medium; `MEM` uses `/dev/shm` instead of `cachePath`."),
   cachePath: z
     .string()
     .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })
-    .default("/var/lib/fluid-cache"),
-  cacheQuotaGiB: giB.optional(),
-  replicas: positiveInt.max(64).default(1),
+    .default("/var/lib/fluid-cache")
+    .describe("The node directory of the cache (an absolute path), with `cacheMedium` `SSD` or `HDD`."),
+  cacheQuotaGiB: giB
+    .optional()
+    .describe(
+      "The cache's quota in GiB, at least every model's size; unset, the model's size × 1.1. The quota evicts, so no revision cleanup runs.",
+    ),
+  replicas: positiveInt.max(64).default(1).describe("Cache workers; more than 1 lets the model's replicas spread."),
 });
 
 const juicefs = z.strictObject({
@@ -198,128 +332,292 @@ const juicefs = z.strictObject({
       namespace: v.namespace ?? "kube-system",
       chartVersion: v.chartVersion ?? "0.30.2",
       repository: v.repository ?? "https://juicedata.github.io/charts/",
-    })),
-  volumeName: dnsLabel(40).default("llm-models"),
-  /** Default `juicefs-<namespace>`: the class points at this namespace's volume Secret. */
-  storageClassName: z.string().min(1).optional(),
+    }))
+    .describe("Helm-installs the JuiceFS CSI driver (its chart 0.30.2 into `kube-system` unless set otherwise)."),
+  volumeName: dnsLabel(40)
+    .default("llm-models")
+    .describe(
+      "The JuiceFS volume's name: the prefix in the bucket its own credential may write and delete under; not `models` (the mirror's).",
+    ),
+  storageClassName: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("The StorageClass of the claims; unset, `juicefs-<namespace>`: the class points at this namespace's volume Secret."),
   cacheDir: z
     .string()
     .regex(/^\/[A-Za-z0-9._/-]+$/, { error: "must be an absolute path" })
-    .default("/var/jfsCache"),
-  cacheSizeGiB: giB.default(200),
+    .default("/var/jfsCache")
+    .describe("The node directory of JuiceFS' cache (an absolute path)."),
+  cacheSizeGiB: giB.default(200).describe("The node cache's size in GiB; it must hold the largest model."),
   redis: z
     .strictObject({
-      mode: z.enum(["inCluster", "external"]).default("inCluster"),
-      image: image.default(DEFAULT_IMAGES.redis),
-      storageSize: quantity.default("10Gi"),
-      storageClassName: z.string().min(1).optional(),
-      database: z.number().int().min(0).max(15).default(1),
+      mode: z
+        .enum(["inCluster", "external"])
+        .default("inCluster")
+        .describe("`inCluster`: a Redis the stack runs (AOF on a claim); `external`: yours, its URL in the secret `juicefsRedisUrl`."),
+      image: image.default(DEFAULT_IMAGES.redis).describe("The in-cluster Redis image."),
+      storageSize: quantity.default("10Gi").describe("The in-cluster Redis' volume, a Kubernetes quantity."),
+      storageClassName: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("The StorageClass of the in-cluster Redis' volume; unset, the cluster's default."),
+      database: z
+        .number()
+        .int()
+        .min(0)
+        .max(15)
+        .default(1)
+        .describe("The Redis database (0–15) holding the volume's metadata; a volume moved to a new bucket needs a fresh one."),
     })
-    .default({ mode: "inCluster", image: DEFAULT_IMAGES.redis, storageSize: "10Gi", database: 1 }),
+    .default({ mode: "inCluster", image: DEFAULT_IMAGES.redis, storageSize: "10Gi", database: 1 })
+    .describe("The Redis holding the JuiceFS volume's metadata."),
 });
 
 const s3Streaming = z.strictObject({
-  /** The streamer's reader threads; default from the server's CPU request (bench:load). */
-  concurrency: positiveInt.max(256).optional(),
-  /** Bytes per S3 request (RUNAI_STREAMER_CHUNK_BYTESIZE); default keeps 128 MiB in flight. */
-  chunkSizeMiB: z.number().int().min(5).max(256).optional(),
-  memoryLimitBytes: positiveInt.optional(),
-  /**
-   * The streamer aborts and retries a request whose transfer stays below its low-speed limit this
-   * long; its own default (1000 ms) is too short for MinIO or R2 under load.
-   */
-  requestTimeoutMs: positiveInt.max(600_000).default(30_000),
-  /** S3 connections per client (the streamer's default: the AWS SDK's). */
-  maxConnections: positiveInt.max(1024).optional(),
+  concurrency: positiveInt
+    .max(256)
+    .optional()
+    .describe(
+      "The Run:ai streamer's reader threads. Unset: 2 per CPU of `models[].cpu` (4–64), from `npm run bench:load` (BENCHMARKS.md section 3): 1 GPU (2 CPUs) → 4, 8 GPUs (16 CPUs) → 32.",
+    ),
+  chunkSizeMiB: z
+    .number()
+    .int()
+    .min(5)
+    .max(256)
+    .optional()
+    .describe(
+      "MiB per S3 request (`RUNAI_STREAMER_CHUNK_BYTESIZE`), at least 5. Unset: 128 MiB ÷ concurrency (8–64), keeping 128 MiB in flight: 1 GPU → 4 × 32 MiB, 8 GPUs → 32 × 8 MiB.",
+    ),
+  memoryLimitBytes: positiveInt
+    .optional()
+    .describe(
+      "The streamer's CPU buffer cap in bytes (`RUNAI_STREAMER_MEMORY_LIMIT`); unset, the streamer's own: 40 GB, unlimited when distributed (read in runai-model-streamer 0.17.1).",
+    ),
+  requestTimeoutMs: positiveInt
+    .max(600_000)
+    .default(30_000)
+    .describe(
+      "`RUNAI_STREAMER_S3_REQUEST_TIMEOUT_MS`: the streamer aborts and retries a request whose transfer stays below its low-speed limit this long, in ms; its own default (1000 ms) is too short for MinIO or R2 under load.",
+    ),
+  maxConnections: positiveInt
+    .max(1024)
+    .optional()
+    .describe(
+      "S3 connections per client (`RUNAI_STREAMER_S3_MAX_CONNECTIONS`; the variables' names are from runai-model-streamer's S3 client source); unset, the AWS SDK's default.",
+    ),
 });
 
 const storage = z.strictObject({
-  strategy: z.enum(STORAGE_STRATEGIES),
-  /** Verified revisions a model's cache keeps, the served one included; older ones are removed once the new one serves. */
-  keepRevisions: positiveInt.max(20).default(1),
-  preload: preload.prefault({}),
-  hostPath: hostPath.optional(),
-  localPath: localPath.optional(),
-  longhorn: longhorn.optional(),
-  fluid: fluid.optional(),
-  juicefs: juicefs.optional(),
-  s3Streaming: s3Streaming.optional(),
+  strategy: z
+    .enum(STORAGE_STRATEGIES)
+    .describe("How the weights get from the bucket to the GPUs (see the strategy chooser in the README)."),
+  keepRevisions: positiveInt
+    .max(20)
+    .default(1)
+    .describe(
+      "Verified revisions a model's cache keeps, the served one included; older ones are removed once the new one serves (hostPath, localPath, longhorn, juicefs). `2` keeps the previous one on disk for a quick roll back.",
+    ),
+  preload: preload
+    .prefault({})
+    .describe(
+      "s5cmd's tuning of the mirror and preload Jobs; its defaults were measured (BENCHMARKS.md): more, smaller parts in flight beat fewer, larger ones.",
+    ),
+  hostPath: hostPath.optional().describe("`hostPath`'s settings: one node's directory, filled once by a pinned preload Job."),
+  localPath: localPath.optional().describe("`localPath`'s settings: one local-path claim per pod, filled by an init container."),
+  longhorn: longhorn.optional().describe("`longhorn`'s settings: one replicated ReadWriteMany volume per model."),
+  fluid: fluid.optional().describe("`fluid`'s settings: Alluxio cache workers next to the GPUs, pre-warmed by a DataLoad."),
+  juicefs: juicefs
+    .optional()
+    .describe("`juicefs`'s settings: a JuiceFS filesystem in the bucket, its metadata in Redis, a cache on each node."),
+  s3Streaming: s3Streaming
+    .optional()
+    .describe("`s3Streaming`'s settings: the engines stream the safetensors from the bucket with the Run:ai streamer."),
 });
 
 const hicache = z.strictObject({
-  ratio: z.number().gt(1).max(64).optional(),
-  sizeGiB: giB.optional(),
-  writePolicy: z.enum(["write_through", "write_through_selective", "write_back"]).default("write_through"),
-  memLayout: z.enum(["layer_first", "page_first", "page_first_direct", "page_first_kv_split", "page_head"]).optional(),
-  ioBackend: z.enum(["direct", "kernel"]).optional(),
-  storageBackend: z.enum(["file", "mooncake", "hf3fs", "nixl", "aibrix", "eic", "dynamic"]).optional(),
-  prefetchPolicy: z.enum(["best_effort", "wait_complete", "timeout"]).optional(),
-  storageDirGiB: giB.default(100),
-  extraConfig: z.record(z.string(), z.unknown()).optional(),
+  ratio: z
+    .number()
+    .gt(1)
+    .max(64)
+    .optional()
+    .describe(
+      "The host KV pool as a multiple of the GPU's KV pool (`--hicache-ratio`); unset, SGLang's 2. Set `ratio` or `sizeGiB`, not both.",
+    ),
+  sizeGiB: giB.optional().describe("The host KV pool per tensor-parallel rank (`--hicache-size`, in GB); it overrides `ratio` in SGLang."),
+  writePolicy: z
+    .enum(["write_through", "write_through_selective", "write_back"])
+    .default("write_through")
+    .describe("`--hicache-write-policy`."),
+  memLayout: z
+    .enum(["layer_first", "page_first", "page_first_direct", "page_first_kv_split", "page_head"])
+    .optional()
+    .describe("`--hicache-mem-layout`; unset, SGLang's default."),
+  ioBackend: z.enum(["direct", "kernel"]).optional().describe("`--hicache-io-backend`; unset, SGLang's default."),
+  storageBackend: z
+    .enum(["file", "mooncake", "hf3fs", "nixl", "aibrix", "eic", "dynamic"])
+    .optional()
+    .describe("The L3 storage backend (`--hicache-storage-backend`); unset, no L3."),
+  prefetchPolicy: z
+    .enum(["best_effort", "wait_complete", "timeout"])
+    .optional()
+    .describe("`--hicache-storage-prefetch-policy`, only with a `storageBackend`."),
+  storageDirGiB: giB
+    .default(100)
+    .describe(
+      "The L3 directory's size in GiB with `storageBackend: file`: a shared ReadWriteMany claim on `juicefs` and `longhorn`, an emptyDir on the node-local strategies.",
+    ),
+  extraConfig: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe("Passed as JSON in `--hicache-storage-backend-extra-config`, only with a `storageBackend`."),
 });
 
 export const AUTOSCALING_METRICS = ["waiting", "running", "kvCacheUsage"] as const;
 
 const autoscaling = z.strictObject({
-  minReplicas: z.number().int().min(1).max(64).default(1),
-  maxReplicas: z.number().int().min(1).max(64),
-  /** waiting: queue depth per replica (default); running: requests per replica; kvCacheUsage: mean 0..1. */
-  metric: z.enum(AUTOSCALING_METRICS).default("waiting"),
-  /** The value per replica (waiting, running) or the mean (kvCacheUsage) KEDA keeps the model at. */
-  target: z.number().positive(),
+  minReplicas: z.number().int().min(1).max(64).default(1).describe("The replicas the server starts with, and the fewest KEDA keeps."),
+  maxReplicas: z.number().int().min(1).max(64).describe("The most replicas KEDA scales the server to."),
+  metric: z
+    .enum(AUTOSCALING_METRICS)
+    .default("waiting")
+    .describe(
+      "The engine metric KEDA scales on: `waiting`, the queue depth per replica; `running`, the requests per replica; `kvCacheUsage`, the mean KV-cache usage (0..1).",
+    ),
+  target: z
+    .number()
+    .positive()
+    .describe(
+      "The value per replica (`waiting`, `running`) or the mean (`kvCacheUsage`, a fraction such as `0.8`) KEDA keeps the model at.",
+    ),
 });
 
 const model = z.strictObject({
-  name: dnsLabel(40),
-  huggingFace: z.string().regex(HF_REPO, { error: "must be a Hugging Face repo id such as Qwen/Qwen2.5-7B-Instruct" }),
-  revision: z.string().regex(REVISION, { error: "must be a branch, tag or 40-hex commit" }).default("main"),
-  engine: z.enum(ENGINES),
-  sizeGiB: giB,
-  replicas: z.number().int().min(1).max(64).default(1),
-  gpus: z.number().int().min(1).max(16).default(1),
-  maxModelLen: positiveInt.optional(),
-  gpuMemoryUtilization: z.number().gt(0).max(1).optional(),
-  /** Memory of one GPU of the nodes the model runs on; sizes SGLang HiCache's host pool. */
-  gpuMemoryGiB: giB.default(80),
-  image: image.optional(),
-  extraArgs: z.array(z.string()).default([]),
-  mirror: z.boolean().default(true),
-  /** Globs of repo files to mirror (default: what the engines load); `exclude` removes from them. */
-  include: z.array(z.string().min(1)).min(1).optional(),
-  exclude: z.array(z.string().min(1)).default([]),
+  name: dnsLabel(40).describe(
+    "The model's name, unique in the stack: the served model name and the prefix of its objects (a DNS-1123 label).",
+  ),
+  huggingFace: z
+    .string()
+    .regex(HF_REPO, { error: "must be a Hugging Face repo id such as Qwen/Qwen2.5-7B-Instruct" })
+    .describe("The Hugging Face repo id, e.g. `Qwen/Qwen2.5-7B-Instruct`."),
+  revision: z
+    .string()
+    .regex(REVISION, { error: "must be a branch, tag or 40-hex commit" })
+    .default("main")
+    .describe("The branch, tag or commit to serve; pin a 40-hex commit (`prod` requires one)."),
+  engine: z.enum(ENGINES).describe("The inference engine: vLLM or SGLang."),
+  sizeGiB: giB.describe(
+    "The model's size in GiB, e.g. `16`: sizes the caches, claims, memory and the startup budget; the mirror refuses files exceeding it by more than 10 %.",
+  ),
+  replicas: z.number().int().min(1).max(64).default(1).describe("Server pods; not with `autoscaling`."),
+  gpus: z.number().int().min(1).max(16).default(1).describe("GPUs per replica, the tensor parallel size."),
+  maxModelLen: positiveInt
+    .optional()
+    .describe(
+      "The context length in tokens, e.g. `32768` (vLLM `--max-model-len`, SGLang `--context-length`); unset, the engine's default.",
+    ),
+  gpuMemoryUtilization: z
+    .number()
+    .gt(0)
+    .max(1)
+    .optional()
+    .describe(
+      "The GPU memory fraction, e.g. `0.9` (vLLM `--gpu-memory-utilization`, SGLang `--mem-fraction-static`); unset, the engine's default.",
+    ),
+  gpuMemoryGiB: giB
+    .default(80)
+    .describe(
+      "Memory of one GPU of the nodes the model runs on, in GiB: sizes SGLang HiCache's host pool (`components/serving/memory.ts`).",
+    ),
+  image: image
+    .optional()
+    .describe(
+      "The engine image, pinned by tag or digest; unset, the pinned default (`vllm/vllm-openai:v0.33.0`, `lmsysorg/sglang:v0.5.23`). Required for SGLang with `s3Streaming`, and with `kubernetes.cudaVersion: 12`.",
+    ),
+  extraArgs: z
+    .array(z.string())
+    .default([])
+    .describe(
+      "Engine arguments, appended last; the flags the stack sets (`--host`, `--port`, `--served-model-name`, `--api-key`, …) are refused.",
+    ),
+  mirror: z
+    .boolean()
+    .default(true)
+    .describe(
+      "`false`: no bucket; the engine downloads from Hugging Face itself, into ephemeral storage it requests (refused above 200 GiB of it).",
+    ),
+  include: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe(
+      "Globs of repo paths to mirror (`*` crosses `/`). Unset, what the engines load: `*.safetensors`, `*.json`, `*.model`, `*.tiktoken`, `*.txt`, `*.jinja`, `*.py`, plus `*.bin` (else `*.pt`) only for repos without safetensors, so Llama's `original/` checkpoint is never mirrored.",
+    ),
+  exclude: z.array(z.string().min(1)).default([]).describe("Globs removed from `include`."),
   cpu: z
     .string()
     .regex(/^[0-9]+(\.[0-9]+|m)?$/, { error: "must be a CPU quantity such as 4 or 500m" })
-    .optional(),
-  memory: quantity.optional(),
+    .optional()
+    .describe("The server's CPU, request = limit, e.g. `4` or `500m`; unset, 2 × `gpus`."),
+  memory: quantity
+    .optional()
+    .describe(
+      "The server's memory, request = limit; unset, sizeGiB × 1.2 + 8Gi + shm + the HiCache host pool. A value below 8Gi + shm + the HiCache host pool is refused.",
+    ),
   startup: z
     .strictObject({
-      budgetSeconds: positiveInt.max(24 * 3600).optional(),
-      warmupSeconds: positiveInt.max(3600).optional(),
-      bandwidthMiBps: z.number().positive().optional(),
-      /** Seconds for scheduling the server and pulling its image, added to the budget in Pulumi's await (default 300; lower where images are pre-pulled or local). */
+      budgetSeconds: positiveInt
+        .max(24 * 3600)
+        .optional()
+        .describe("Overrides the startup probe's budget in seconds; unset, computed from the size, the strategy and the engine."),
+      warmupSeconds: positiveInt.max(3600).optional().describe("The engine's warm-up in seconds; unset, vLLM 120, SGLang 90."),
+      bandwidthMiBps: z
+        .number()
+        .positive()
+        .optional()
+        .describe("Overrides the read bandwidth the budget expects, in MiB/s; unset, the strategy's."),
       pullSeconds: z
         .number()
         .int()
         .min(0)
         .max(24 * 3600)
-        .optional(),
+        .optional()
+        .describe(
+          "Seconds for scheduling the server and pulling its image, added to the budget in Pulumi's await; unset, 300. Lower it where images are pre-pulled or local, so a server that cannot start fails `pulumi up` sooner.",
+        ),
     })
-    .default({}),
-  sglang: z.strictObject({ hicache: hicache.optional() }).optional(),
-  /** Placement overriding the stack's `kubernetes.*` for this model (nodeSelector merges key by key). */
-  nodeSelector: nodeSelector.optional(),
-  tolerations: z.array(toleration).optional(),
-  priorityClassName: priorityClassName.optional(),
-  runtimeClassName: z.string().min(1).optional(),
-  gpuResource: gpuResource.optional(),
-  /**
-   * How a change rolls out: recreate (default: old pods go first, for nodes without a spare GPU) or
-   * surge (the new revision is cached first, then one new pod starts before an old one stops).
-   */
-  rollout: z.enum(["recreate", "surge"]).default("recreate"),
-  /** A KEDA ScaledObject on the engine's own metrics (needs observability.prometheus). */
-  autoscaling: autoscaling.optional(),
+    .default({})
+    .describe("The startup budget's inputs: the probe never kills a loading pod."),
+  sglang: z
+    .strictObject({ hicache: hicache.optional().describe("SGLang's hierarchical KV cache (HiCache); unset, off.") })
+    .optional()
+    .describe("Settings only SGLang reads."),
+  nodeSelector: nodeSelector
+    .optional()
+    .describe(
+      "This model's node labels, merged key by key over `kubernetes.nodeSelector`; its server, preload, cleanup and smoke Jobs follow. A hostPath model stays on its node: a key that moves it is refused.",
+    ),
+  tolerations: z.array(toleration).optional().describe("This model's tolerations, replacing `kubernetes.tolerations`."),
+  priorityClassName: priorityClassName
+    .optional()
+    .describe("This model's PriorityClass, e.g. `llm-high`, over `kubernetes.priorityClassName`."),
+  runtimeClassName: z.string().min(1).optional().describe("This model's RuntimeClass, e.g. `nvidia`, over `kubernetes.runtimeClassName`."),
+  gpuResource: gpuResource
+    .optional()
+    .describe("This model's GPU resource, e.g. `nvidia.com/mig-1g.10gb` (a MIG profile), over `kubernetes.gpuResource`."),
+  rollout: z
+    .enum(["recreate", "surge"])
+    .default("recreate")
+    .describe(
+      "How a change rolls out: `recreate`, old pods go first (for nodes without a spare GPU); `surge`, the new revision is cached first, then one new pod is Ready before an old one stops (`maxSurge: 1, maxUnavailable: 0`; needs a spare GPU; refused on localPath).",
+    ),
+  autoscaling: autoscaling
+    .optional()
+    .describe(
+      "A KEDA ScaledObject on the engine's own metrics, e.g. `{ minReplicas: 1, maxReplicas: 4, metric: waiting, target: 5 }`; needs `observability.prometheus.enabled` and `serverAddress`.",
+    ),
 });
 
 const labelMap = z.record(z.string(), z.string());
@@ -327,102 +625,164 @@ const labelMap = z.record(z.string(), z.string());
 const observability = z.strictObject({
   prometheus: z
     .strictObject({
-      /** A PodMonitor per model (Prometheus Operator) scraping the engine's /metrics. */
-      enabled: z.boolean().default(false),
-      /** Labels your Prometheus' podMonitorSelector matches, e.g. { release: kube-prometheus-stack }. */
-      labels: labelMap.default({}),
+      enabled: z
+        .boolean()
+        .default(false)
+        .describe("A PodMonitor per model (Prometheus Operator, whose CRDs must be installed) scraping the engine's `/metrics`."),
+      labels: labelMap
+        .default({})
+        .describe("Labels your Prometheus' podMonitorSelector matches, e.g. `{ release: kube-prometheus-stack }`."),
       interval: z
         .string()
         .regex(/^[0-9]+(s|m)$/, { error: "must be a Prometheus duration such as 15s or 1m" })
-        .default("15s"),
-      /** The Prometheus KEDA queries for models[].autoscaling, e.g. http://prometheus-operated.monitoring.svc:9090. */
+        .default("15s")
+        .describe("The scrape interval, a Prometheus duration such as `15s` or `1m`."),
       serverAddress: z
         .string()
         .regex(/^https?:\/\/[^\s/]+(:[0-9]+)?(\/\S*)?$/, {
           error: "must be an http(s) URL such as http://prometheus-operated.monitoring.svc:9090",
         })
-        .optional(),
+        .optional()
+        .describe(
+          "The Prometheus KEDA queries, required by `models[].autoscaling`, e.g. `http://prometheus-operated.monitoring.svc:9090`.",
+        ),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("Scraping the engines' metrics."),
   grafana: z
     .strictObject({
-      /** A dashboard ConfigMap for Grafana's sidecar (with prometheus.enabled). */
-      dashboard: z.boolean().default(true),
-      /** The label the sidecar watches (kube-prometheus-stack: grafana_dashboard=1). */
-      labels: labelMap.default({ grafana_dashboard: "1" }),
+      dashboard: z
+        .boolean()
+        .default(true)
+        .describe("A dashboard ConfigMap (`llm-serving-dashboard`) for Grafana's sidecar, with `prometheus.enabled`."),
+      labels: labelMap
+        .default({ grafana_dashboard: "1" })
+        .describe("The labels the sidecar watches (kube-prometheus-stack: `grafana_dashboard=1`)."),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("A Grafana dashboard of the models."),
 });
 
 const compileCache = z.strictObject({
-  /** Persist the engines' compile and JIT caches (torch.compile, Triton, Inductor, FlashInfer, CUDA) on each node. */
-  enabled: z.boolean().default(false),
-  /** The node directory holding them (one subdirectory per engine image × revision × TP size × GPU product). */
+  enabled: z
+    .boolean()
+    .default(false)
+    .describe("Persists the engines' compile and JIT caches (torch.compile, Triton, Inductor, FlashInfer, CUDA) on each node."),
   hostPath: z
     .string()
     .regex(/^\/[^\s]*[^/\s]$/, { error: "must be an absolute directory path such as /var/cache/llm-serving/compile" })
-    .default("/var/cache/llm-serving/compile"),
-  /** Cap for everything under hostPath on a node; the least recently used caches go first. */
-  sizeGiB: giB.default(50),
+    .default("/var/cache/llm-serving/compile")
+    .describe(
+      "The node directory holding them, one subdirectory per engine image × revision × TP size × GPU product; another one must be added to the policy `hostpath-only-in-dev`'s `nodeCacheRoots`.",
+    ),
+  sizeGiB: giB.default(50).describe("Cap in GiB for everything under `hostPath` on a node; the least recently used caches go first."),
 });
 
 const networkPolicy = z.strictObject({
-  /** NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs; Jobs reach only what they need. Default: on in prod, else off. */
-  enabled: z.boolean().optional(),
-  /** Pods of the serving namespace that may call the models. */
-  clientPodLabels: labelMap.optional(),
-  /** Namespaces whose pods may call the models. */
-  clientNamespaceLabels: labelMap.optional(),
-  /** Where Prometheus runs (it scrapes /metrics with observability.prometheus). */
-  prometheusNamespace: dnsLabel(63).default("monitoring"),
+  enabled: z
+    .boolean()
+    .optional()
+    .describe(
+      "NetworkPolicies: each model admits only its clients; MinIO and Redis only theirs; Jobs reach only what they need. Unset: on in `prod`, else off; on with no client is refused.",
+    ),
+  clientPodLabels: labelMap.optional().describe("Labels of the pods of the serving namespace that may call the models."),
+  clientNamespaceLabels: labelMap.optional().describe("Labels of the namespaces whose pods may call the models."),
+  prometheusNamespace: dnsLabel(63)
+    .default("monitoring")
+    .describe("Where Prometheus runs (it scrapes `/metrics` with `observability.prometheus`)."),
 });
 
-/** A read-only identity for `pulumi preview` in CI, created by the stack (previewIdentity.ts). */
 const previewIdentity = z.strictObject({
-  /** A ServiceAccount that can only get, list and watch what the stack manages (no Secrets), its kubeconfig a secret output; on R2 also a read-only Cloudflare token. Default: on in prod, else off. */
-  enabled: z.boolean().optional(),
-  /** The API server URL written into the preview kubeconfig. Default: the server of the kubeconfig context the stack deploys with. */
+  enabled: z
+    .boolean()
+    .optional()
+    .describe(
+      "A ServiceAccount that can only get, list and watch what the stack manages (no Secrets), its kubeconfig the secret output `previewKubeconfig`; on R2 also a read-only Cloudflare token. Unset: on in `prod`, else off.",
+    ),
   server: z
     .string()
     .regex(/^https:\/\/[^\s/]+(\/[^\s]*)?$/, { error: "must be the https URL of the API server, such as https://k8s.example.com:6443" })
-    .optional(),
-  /** Bump to rotate the token: the Secret holding it is replaced, so the previous token stops working at once. */
-  tokenGeneration: positiveInt.max(9999).default(1),
+    .optional()
+    .describe(
+      "The API server URL written into the preview kubeconfig; unset, the server of the kubeconfig context the stack deploys with.",
+    ),
+  tokenGeneration: positiveInt
+    .max(9999)
+    .default(1)
+    .describe("Bump it to rotate the token: the Secret holding it is replaced, so the previous token stops working at once."),
 });
 
+/** Config keys set with `pulumi config set --secret`, read apart from the rest so they stay secrets. */
+export const SECRET_KEYS = ["hfToken", "juicefsRedisUrl", "apiKey", "apiKeys"] as const;
+
 export const stackConfigSchema = z.strictObject({
-  environment: z.enum(ENVIRONMENTS),
-  kubernetes: kubernetes.default({
-    namespace: "llm",
-    createNamespace: true,
-    skipAwait: false,
-    gpuResource: "nvidia.com/gpu",
-    cudaVersion: 13,
-  }),
-  objectStore,
-  storage,
-  models: z.array(model).min(1, { error: "must list at least one model" }),
-  observability: observability.prefault({}),
-  networkPolicy: networkPolicy.prefault({}),
-  previewIdentity: previewIdentity.prefault({}),
-  compileCache: compileCache.prefault({}),
-  /** Images with no other key: the Python image of the mirror, preload, checks and housekeeping. */
-  images: z.strictObject({ python: image.default(DEFAULT_IMAGES.python) }).prefault({}),
-  /** Where models come from: the public Hub, or a Hub mirror / artifact proxy speaking its API. */
+  environment: z
+    .enum(ENVIRONMENTS)
+    .describe(
+      "What the stack is: only `local` and `dev` may use `storage.strategy: hostPath`, and `prod` serves only 40-hex revisions (as the policy pack's `hostpath-only-in-dev` and `models-pinned-to-commit`).",
+    ),
+  kubernetes: kubernetes
+    .default({
+      namespace: "llm",
+      createNamespace: true,
+      skipAwait: false,
+      gpuResource: "nvidia.com/gpu",
+      cudaVersion: 13,
+    })
+    .describe("The cluster, the namespace and the model servers' placement."),
+  objectStore: objectStore.describe("The bucket the weights are mirrored into, and its provider."),
+  storage: storage.describe("How the weights get from the bucket next to the GPUs."),
+  models: z.array(model).min(1, { error: "must list at least one model" }).describe("The models to serve, at least one."),
+  observability: observability.prefault({}).describe("Metrics (Prometheus) and a dashboard (Grafana)."),
+  networkPolicy: networkPolicy.prefault({}).describe("Who may call the models, and what the stack's pods may reach."),
+  previewIdentity: previewIdentity
+    .prefault({})
+    .describe("A read-only identity for `pulumi preview` in CI, created by the stack (`components/previewIdentity.ts`)."),
+  compileCache: compileCache.prefault({}).describe("Node-local compile and JIT caches, so restarts compile less."),
+  images: z
+    .strictObject({
+      python: image
+        .default(DEFAULT_IMAGES.python)
+        .describe(
+          "The Python image of the mirror, preload, check and housekeeping steps (the other images: `models[].image`, `objectStore.minio.image` / `clientImage`, `storage.preload.image`, `storage.juicefs.redis.image`).",
+        ),
+    })
+    .prefault({})
+    .describe("Images with no other key."),
   huggingFace: z
     .strictObject({
       endpoint: z
         .string()
         .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { error: "must be an http(s) URL such as https://hf-mirror.example.com" })
-        .optional(),
+        .optional()
+        .describe(
+          "A Hub mirror or artifact proxy speaking the Hub's API, e.g. `https://hf-mirror.example.com`: `HF_ENDPOINT` of the mirror Jobs and of `mirror: false` servers; unset, the public Hub.",
+        ),
     })
-    .prefault({}),
-  /** Set only through `pulumi config set --secret`; read separately so it stays a secret. */
-  hfToken: z.string().optional(),
-  juicefsRedisUrl: z.string().optional(),
-  /** The API key every model server requires (secret); `apiKeys` (a secret map model → key) overrides it per model. */
-  apiKey: z.string().optional(),
-  apiKeys: z.record(z.string(), z.string()).optional(),
+    .prefault({})
+    .describe("Where models come from."),
+  hfToken: z
+    .string()
+    .optional()
+    .describe("The Hugging Face token, for gated models; set with `pulumi config set --secret llm-serving:hfToken hf_…`."),
+  juicefsRedisUrl: z
+    .string()
+    .optional()
+    .describe(
+      "The external Redis of JuiceFS' metadata, required with `storage.juicefs.redis.mode: external`; set with `pulumi config set --secret llm-serving:juicefsRedisUrl redis://…`.",
+    ),
+  apiKey: z
+    .string()
+    .optional()
+    .describe(
+      "The API key every model server requires, at least 16 characters; set with `pulumi config set --secret llm-serving:apiKey …`. Unset (and no `apiKeys`): open endpoints, which `prod` refuses.",
+    ),
+  apiKeys: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe(
+      'A JSON map model → API key, over `apiKey` for the models it names (an entry naming no model is refused); set with `pulumi config set --secret llm-serving:apiKeys \'{"chat": "…"}\'`.',
+    ),
 });
 
 type Parsed = z.output<typeof stackConfigSchema>;
