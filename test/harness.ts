@@ -187,10 +187,10 @@ export function stackFileConfig(stack: string): Record<string, unknown> {
   );
 }
 
-/** The secrets the README has a user set before `pulumi up` of a repo stack (its file cannot hold them). */
+/** The secrets docs/environments.md has a user set before `pulumi up` of a repo stack (its file cannot hold them). */
 export const REPO_STACK_SECRETS: Record<string, Record<string, string>> = { prod: { apiKey: "prod-api-key-0123456789abcdef" } };
 
-/** A repo stack as `pulumi up` sees it once the README's secrets are set: its file plus REPO_STACK_SECRETS. */
+/** A repo stack as `pulumi up` sees it once those secrets are set: its file plus REPO_STACK_SECRETS. */
 export function repoStackConfig(stack: string): Record<string, unknown> {
   return { ...stackFileConfig(stack), ...(REPO_STACK_SECRETS[stack] ?? {}) };
 }

@@ -94,12 +94,12 @@ describe("repo stack files", () => {
   });
 });
 
-describe("README worked examples", () => {
-  const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
-  /** The README command that starts with `start`, as one line of words. */
+describe("docs/engines.md worked examples", () => {
+  const engines = readFileSync(join(__dirname, "..", "docs", "engines.md"), "utf8");
+  /** The docs/engines.md command that starts with `start`, as one line of words. */
   const example = (start: string) => {
-    const block = readme.split("```").find((b) => b.trimStart().startsWith(start));
-    if (!block) throw new Error(`no README example starting with ${start}`);
+    const block = engines.split("```").find((b) => b.trimStart().startsWith(start));
+    if (!block) throw new Error(`no docs/engines.md example starting with ${start}`);
     return block.replace(/#.*$/gm, "").replace(/\\\n/g, " ").trim().split(/\s+/);
   };
 

@@ -54,7 +54,7 @@ export interface EngineMetrics {
 
 export interface InferenceEngine {
   readonly name: EngineName;
-  /** Pinned image (a CUDA 13 build); the README lists the version whose flags we follow. */
+  /** Pinned image (a CUDA 13 build); docs/engines.md lists the version whose flags we follow. */
   readonly defaultImage: string;
   /** The same release's CUDA 12 build, where upstream publishes one (`kubernetes.cudaVersion: 12`). */
   readonly cuda12Image?: string;
@@ -102,7 +102,7 @@ export function serverImage(model: ModelConfig, engine: InferenceEngine, kube: K
   return withRegistry(engine.defaultImage, kube.imageRegistry);
 }
 
-/** The NVIDIA driver a model's image needs, in words (a stack output and the README's driver floor). */
+/** The NVIDIA driver a model's image needs, in words (a stack output and the driver floor in docs/environments.md). */
 export function driverFloor(model: ModelConfig, kube: KubernetesConfig): string {
   if (model.image) return `set by models[].image ${model.image}: the CUDA version it was built with`;
   return kube.cudaVersion === 12

@@ -61,7 +61,7 @@ export const sglangEngine: InferenceEngine = {
   compileCacheEnv: commonCompileCacheEnv,
   // SGLang 0.5.23 has no env form of --api-key; `--config FILE` (exactly that form: its parser merges
   // the YAML's keys as flags, prepare_server_args) keeps the key out of argv and the process table.
-  // /health*, /ready*, /metrics stay open (utils/auth.py). It still logs server_args at INFO (README).
+  // /health*, /ready*, /metrics stay open (utils/auth.py). It still logs server_args at INFO (docs/operations.md).
   apiKey: (secretName) => ({
     env: [],
     args: ["--config", `${SGLANG_API_KEY_DIR}/${API_KEY_CONFIG_FILE}`],

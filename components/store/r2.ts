@@ -139,7 +139,7 @@ export class R2ModelStore extends pulumi.ComponentResource implements ModelStore
     // protected like the weights': it holds the volume's data) and a token scoped to it alone.
     if (args.volumePrefix && r2.volumeBucket === "shared") {
       pulumi.log.warn(
-        "objectStore.r2.volumeBucket is shared: the JuiceFS volume's token can delete the weights in the whole bucket; move the volume to its own bucket (volumeBucket: own, see README)",
+        "objectStore.r2.volumeBucket is shared: the JuiceFS volume's token can delete the weights in the whole bucket; move the volume to its own bucket (volumeBucket: own, see docs/environments.md)",
         this,
       );
       const credentials = s3CredentialsFromToken(token("volume", r2.writePermissionGroupId));

@@ -389,7 +389,7 @@ describe("the policy pack through the engine", () => {
   const packConfig = (stack: string) => join(__dirname, "..", "..", "policies", "config", `${stack}.json`);
 
   // dev and prod keep their strategy, models and environment; their object store becomes MinIO,
-  // since the Cloudflare provider plugin cannot be built here (README, Development).
+  // since the Cloudflare provider plugin cannot be built here (docs/development.md).
   const repoStack = (stack: string) => ({
     ...stackFileConfig(stack),
     kubernetes: { ...(stackFileConfig(stack).kubernetes as object), namespace: `policy-${stack}`, skipAwait: true },

@@ -1,5 +1,5 @@
 /**
- * The README's commands, run as written: "Listing the models in the bucket" lists the mirrored
+ * The docs' commands, run as written: "Listing the models in the bucket" (docs/storage.md) lists the mirrored
  * models with the image's s5cmd, against a real S3 server, from the env the reader Secret gives the
  * pod (the `$(VAR)` references in its args expanded as the kubelet does).
  */
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runProgram, stackFileConfig } from "../harness";
 import { S3Server, s3ToolsBin, startS3Server } from "./s3Server";
 
-const README = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+const STORAGE_DOC = readFileSync(join(__dirname, "..", "..", "docs", "storage.md"), "utf8");
 const root = mkdtempSync(join(tmpdir(), "llm-serving-readme-s3-"));
 let s3: S3Server;
 
@@ -23,11 +23,12 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** The fenced sh block right after a README heading. */
+/** The fenced sh block right after a heading of docs/storage.md. */
 function commandUnder(heading: string): string {
-  const section = README.slice(README.indexOf(`### ${heading}`));
-  const match = /```sh\n([\s\S]*?)```/.exec(section);
-  if (!match) throw new Error(`no sh block under "${heading}" in README.md`);
+  const at = STORAGE_DOC.search(new RegExp(`^#+ ${heading}$`, "m"));
+  if (at < 0) throw new Error(`no heading "${heading}" in docs/storage.md`);
+  const match = /```sh\n([\s\S]*?)```/.exec(STORAGE_DOC.slice(at));
+  if (!match) throw new Error(`no sh block under "${heading}" in docs/storage.md`);
   return match[1].replace(/\\\n\s*/g, "");
 }
 
@@ -36,7 +37,7 @@ function expand(arg: string, env: Record<string, string>): string {
   return arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole);
 }
 
-describe("README: listing the models in the bucket", () => {
+describe("docs/storage.md: listing the models in the bucket", () => {
   it("names the dev stack's reader Secret and lists exactly the complete models", async () => {
     const command = commandUnder("Listing the models in the bucket");
     const overrides = JSON.parse(/--overrides='([^']+)'/.exec(command)![1]) as {
