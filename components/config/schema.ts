@@ -413,7 +413,9 @@ const s3Streaming = z.strictObject({
 const storage = z.strictObject({
   strategy: z
     .enum(STORAGE_STRATEGIES)
-    .describe("How the weights get from the bucket to the GPUs (see the strategy chooser in the README)."),
+    .describe(
+      "How the weights get from the bucket to the GPUs (see [Choosing a storage strategy](../README.md#choosing-a-storage-strategy)).",
+    ),
   keepRevisions: positiveInt
     .max(20)
     .default(1)
@@ -589,15 +591,17 @@ const model = z.strictObject({
         ),
     })
     .default({})
-    .describe("The startup budget's inputs: the probe never kills a loading pod."),
+    .describe("The startup budget's inputs: the probe never kills a loading pod (see [Startup budget](engines.md#startup-budget))."),
   sglang: z
-    .strictObject({ hicache: hicache.optional().describe("SGLang's hierarchical KV cache (HiCache); unset, off.") })
+    .strictObject({
+      hicache: hicache.optional().describe("SGLang's hierarchical KV cache (see [SGLang HiCache](engines.md#sglang-hicache)); unset, off."),
+    })
     .optional()
     .describe("Settings only SGLang reads."),
   nodeSelector: nodeSelector
     .optional()
     .describe(
-      "This model's node labels, merged key by key over `kubernetes.nodeSelector`; its server, preload, cleanup and smoke Jobs follow. A hostPath model stays on its node: a key that moves it is refused.",
+      "This model's node labels, merged key by key over `kubernetes.nodeSelector`; its server, preload, cleanup and smoke Jobs follow. A hostPath model stays on its node: a key that moves it is refused (`models[i].nodeSelector.<key>`).",
     ),
   tolerations: z.array(toleration).optional().describe("This model's tolerations, replacing `kubernetes.tolerations`."),
   priorityClassName: priorityClassName
@@ -611,12 +615,12 @@ const model = z.strictObject({
     .enum(["recreate", "surge"])
     .default("recreate")
     .describe(
-      "How a change rolls out: `recreate`, old pods go first (for nodes without a spare GPU); `surge`, the new revision is cached first, then one new pod is Ready before an old one stops (`maxSurge: 1, maxUnavailable: 0`; needs a spare GPU; refused on localPath).",
+      "How a change rolls out: `recreate`, old pods go first (for nodes without a spare GPU); `surge`, the new revision is cached first (its preload / DataLoad completes before the workload changes), then `maxSurge: 1, maxUnavailable: 0`, so old pods serve until new ones are Ready (needs a spare GPU; refused on localPath; see [Zero-downtime revision rolls](operations.md#zero-downtime-revision-rolls)).",
     ),
   autoscaling: autoscaling
     .optional()
     .describe(
-      "A KEDA ScaledObject on the engine's own metrics, e.g. `{ minReplicas: 1, maxReplicas: 4, metric: waiting, target: 5 }`; needs `observability.prometheus.enabled` and `serverAddress`.",
+      "A KEDA ScaledObject on the engine's own metrics, e.g. `{ minReplicas: 1, maxReplicas: 4, metric: waiting, target: 5 }`; needs `observability.prometheus.enabled` and `serverAddress` (see [Autoscaling](operations.md#autoscaling)).",
     ),
 });
 
@@ -648,7 +652,7 @@ const observability = z.strictObject({
         ),
     })
     .prefault({})
-    .describe("Scraping the engines' metrics."),
+    .describe("Scraping the engines' metrics (see [Metrics](operations.md#metrics))."),
   grafana: z
     .strictObject({
       dashboard: z
@@ -734,11 +738,21 @@ export const stackConfigSchema = z.strictObject({
   storage: storage.describe("How the weights get from the bucket next to the GPUs."),
   models: z.array(model).min(1, { error: "must list at least one model" }).describe("The models to serve, at least one."),
   observability: observability.prefault({}).describe("Metrics (Prometheus) and a dashboard (Grafana)."),
-  networkPolicy: networkPolicy.prefault({}).describe("Who may call the models, and what the stack's pods may reach."),
+  networkPolicy: networkPolicy
+    .prefault({})
+    .describe(
+      "Who may call the models, and what the stack's pods may reach (see [An authenticated endpoint](operations.md#an-authenticated-endpoint)).",
+    ),
   previewIdentity: previewIdentity
     .prefault({})
-    .describe("A read-only identity for `pulumi preview` in CI, created by the stack (`components/previewIdentity.ts`)."),
-  compileCache: compileCache.prefault({}).describe("Node-local compile and JIT caches, so restarts compile less."),
+    .describe(
+      "A read-only identity for `pulumi preview` in CI, created by the stack (`components/previewIdentity.ts`; see [Policy pack and CI](policies-and-ci.md)); bump `tokenGeneration` to rotate its token.",
+    ),
+  compileCache: compileCache
+    .prefault({})
+    .describe(
+      "Node-local compile and JIT caches, so restarts compile less (see [Persistent compile caches](engines.md#persistent-compile-caches)).",
+    ),
   images: z
     .strictObject({
       python: image
@@ -775,7 +789,7 @@ export const stackConfigSchema = z.strictObject({
     .string()
     .optional()
     .describe(
-      "The API key every model server requires, at least 16 characters; set with `pulumi config set --secret llm-serving:apiKey …`. Unset (and no `apiKeys`): open endpoints, which `prod` refuses.",
+      "The API key every model server requires, at least 16 characters; set with `pulumi config set --secret llm-serving:apiKey …`. Unset (and no `apiKeys`): open endpoints, which `prod` refuses (see [An authenticated endpoint](operations.md#an-authenticated-endpoint)).",
     ),
   apiKeys: z
     .record(z.string(), z.string())
