@@ -1,6 +1,6 @@
 /** Policies on which model revision a workload serves. */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { podTemplateOf } from "./podSpec";
+import { podTemplatesOf } from "./podSpec";
 
 /** Pod-template annotations the program sets on model servers and mirror Jobs. */
 export const MODEL_ANNOTATION = "llm-serving.io/model";
@@ -26,11 +26,13 @@ export const modelsPinnedToCommit: ResourceValidationPolicy = {
   validateResource: (args, report) => {
     const config = args.getConfig<PinnedRevisionConfig>();
     if (!config.pinnedEnvironments.includes(config.environment)) return;
-    const annotations = podTemplateOf(args.type, args.props)?.metadata.annotations ?? {};
-    const revision = annotations[REVISION_ANNOTATION];
-    if (revision === undefined || /^[0-9a-f]{40}$/.test(revision)) return;
-    report(
-      `${annotations[MODEL_ANNOTATION] ?? "the model"} uses revision "${revision}" in ${config.environment}; set models[].revision to the 40-hex commit sha (the Hub's "Files and versions" page shows it).`,
-    );
+    for (const pod of podTemplatesOf(args.type, args.props)) {
+      const annotations = pod.metadata.annotations ?? {};
+      const revision = annotations[REVISION_ANNOTATION];
+      if (revision === undefined || /^[0-9a-f]{40}$/.test(revision)) continue;
+      report(
+        `${annotations[MODEL_ANNOTATION] ?? "the model"} uses revision "${revision}" in ${config.environment}; set models[].revision to the 40-hex commit sha (the Hub's "Files and versions" page shows it).`,
+      );
+    }
   },
 };

@@ -64,19 +64,37 @@ const POD_TEMPLATE_PATHS: Record<string, { kind: string; template: (p: Props) =>
   },
 };
 
-/** The pod template of a workload resource, or undefined for any other type. */
-export function podTemplateOf(type: string, props: Props): PodTemplateView | undefined {
+/** NVIDIA Dynamo's graph: one pod template per component (`spec.components[].podTemplate`). */
+const DYNAMO_GRAPH = "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment";
+
+/** The pod templates of a workload resource (a Dynamo graph has one per component); none for any other type. */
+export function podTemplatesOf(type: string, props: Props): PodTemplateView[] {
+  if (type === DYNAMO_GRAPH) {
+    const components: Props[] = props?.spec?.components ?? [];
+    return components
+      .filter((c) => c.podTemplate?.spec)
+      .map((c) => ({
+        kind: `DynamoGraphDeployment component ${c.name}`,
+        namespace: props.metadata?.namespace,
+        replicas: c.replicas ?? 1,
+        metadata: c.podTemplate.metadata ?? {},
+        spec: c.podTemplate.spec,
+        volumeClaimTemplates: [],
+      }));
+  }
   const shape = POD_TEMPLATE_PATHS[type];
   const template = shape?.template(props ?? {});
-  if (!shape || !template?.spec) return undefined;
-  return {
-    kind: shape.kind,
-    namespace: props.metadata?.namespace,
-    replicas: shape.replicas(props),
-    metadata: template.metadata ?? {},
-    spec: template.spec,
-    volumeClaimTemplates: props.spec?.volumeClaimTemplates ?? [],
-  };
+  if (!shape || !template?.spec) return [];
+  return [
+    {
+      kind: shape.kind,
+      namespace: props.metadata?.namespace,
+      replicas: shape.replicas(props),
+      metadata: template.metadata ?? {},
+      spec: template.spec,
+      volumeClaimTemplates: props.spec?.volumeClaimTemplates ?? [],
+    },
+  ];
 }
 
 /** Init containers first, then the main containers. */

@@ -1,6 +1,6 @@
 /** Policies on where weights and metadata live: hostPath, shared claims, the JuiceFS metadata Redis. */
 import type { PolicyResource, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { allContainers, podTemplateOf, PodTemplateView } from "./podSpec";
+import { allContainers, podTemplatesOf, PodTemplateView } from "./podSpec";
 
 export interface HostPathConfig {
   /** The stack's environment (local, dev, staging, prod). */
@@ -36,10 +36,8 @@ export const hostPathOnlyInDev: ResourceValidationPolicy = {
     },
   },
   validateResource: (args, report) => {
-    const pod = podTemplateOf(args.type, args.props);
-    if (!pod) return;
     const config = args.getConfig<HostPathConfig>();
-    for (const v of pod.spec.volumes ?? []) {
+    for (const v of podTemplatesOf(args.type, args.props).flatMap((pod) => pod.spec.volumes ?? [])) {
       if (!v.hostPath) continue;
       if (config.nodeCacheRoots.some((root) => isUnder(v.hostPath!.path, root))) continue;
       if (!config.allowedEnvironments.includes(config.environment)) {
@@ -74,18 +72,19 @@ export const sharedClaimsAreMany: StackValidationPolicy = {
       }
     }
     for (const r of args.resources) {
-      const pod = podTemplateOf(r.type, r.props);
-      if (!pod || pod.replicas <= 1) continue;
-      for (const v of pod.spec.volumes ?? []) {
-        if (!v.persistentVolumeClaim) continue;
-        const modes = claims.get(claimKey(pod.namespace, v.persistentVolumeClaim.claimName));
-        if (!modes) continue; // a claim made outside this stack: its modes are unknown here
-        const readOnly = v.persistentVolumeClaim.readOnly === true || !mountedWritable(pod, v.name);
-        if (modes.includes("ReadWriteMany") || (readOnly && modes.includes("ReadOnlyMany"))) continue;
-        report(
-          `${pod.kind} "${r.name}" runs ${pod.replicas === Number.POSITIVE_INFINITY ? "on every node" : `${pod.replicas} replicas`} on claim "${v.persistentVolumeClaim.claimName}" (${modes.join(", ") || "no access modes"}); pods on other nodes cannot mount it: use ReadWriteMany (longhorn, juicefs) or one replica.`,
-          r.urn,
-        );
+      for (const pod of podTemplatesOf(r.type, r.props)) {
+        if (pod.replicas <= 1) continue;
+        for (const v of pod.spec.volumes ?? []) {
+          if (!v.persistentVolumeClaim) continue;
+          const modes = claims.get(claimKey(pod.namespace, v.persistentVolumeClaim.claimName));
+          if (!modes) continue; // a claim made outside this stack: its modes are unknown here
+          const readOnly = v.persistentVolumeClaim.readOnly === true || !mountedWritable(pod, v.name);
+          if (modes.includes("ReadWriteMany") || (readOnly && modes.includes("ReadOnlyMany"))) continue;
+          report(
+            `${pod.kind} "${r.name}" runs ${pod.replicas === Number.POSITIVE_INFINITY ? "on every node" : `${pod.replicas} replicas`} on claim "${v.persistentVolumeClaim.claimName}" (${modes.join(", ") || "no access modes"}); pods on other nodes cannot mount it: use ReadWriteMany (longhorn, juicefs) or one replica.`,
+            r.urn,
+          );
+        }
       }
     }
   },
@@ -99,29 +98,29 @@ function flagValue(argv: string[], flag: string): string | undefined {
 
 /** Checks one Redis workload; returns what is missing, in words. */
 export function redisDurabilityProblems(resource: Pick<PolicyResource, "type" | "props">): string[] {
-  const pod = podTemplateOf(resource.type, resource.props);
-  if (!pod) return [];
   const problems: string[] = [];
-  for (const c of (pod.spec.containers ?? []).filter((x) => x.image && /(^|\/)redis([:@]|$)/.test(x.image))) {
-    const argv = [...(c.command ?? []), ...(c.args ?? [])];
-    if (flagValue(argv, "--appendonly") !== "yes") problems.push(`container "${c.name}" runs without --appendonly yes (AOF persistence)`);
-    const dataDir = flagValue(argv, "--dir") ?? "/data";
-    const mount = (c.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, "") === dataDir.replace(/\/+$/, ""));
-    const claimTemplates = new Set(pod.volumeClaimTemplates.map((t) => t.metadata?.name));
-    const claimVolume = (pod.spec.volumes ?? []).some((v) => v.name === mount?.name && v.persistentVolumeClaim);
-    if (!mount || !(claimTemplates.has(mount.name) || claimVolume)) {
-      problems.push(`container "${c.name}" keeps ${dataDir} on no persistent volume (mount a PVC or a volumeClaimTemplate there)`);
-    }
-    // The password in a config file from a Secret: in argv (literal or $(VAR)) it sits in the node's process table.
-    const secretVolumes = new Set((pod.spec.volumes ?? []).filter((v) => v.secret).map((v) => v.name));
-    const conf = argv.find((a) => a.endsWith(".conf"));
-    const confOnSecret =
-      conf !== undefined &&
-      (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name) && conf.startsWith(`${m.mountPath.replace(/\/+$/, "")}/`));
-    if (argv.includes("--requirepass") || !confOnSecret) {
-      problems.push(
-        `container "${c.name}" must read requirepass from a config file on a Secret volume (redis-server /path/on/the/volume/auth.conf), never --requirepass in argv`,
-      );
+  for (const pod of podTemplatesOf(resource.type, resource.props)) {
+    for (const c of (pod.spec.containers ?? []).filter((x) => x.image && /(^|\/)redis([:@]|$)/.test(x.image))) {
+      const argv = [...(c.command ?? []), ...(c.args ?? [])];
+      if (flagValue(argv, "--appendonly") !== "yes") problems.push(`container "${c.name}" runs without --appendonly yes (AOF persistence)`);
+      const dataDir = flagValue(argv, "--dir") ?? "/data";
+      const mount = (c.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, "") === dataDir.replace(/\/+$/, ""));
+      const claimTemplates = new Set(pod.volumeClaimTemplates.map((t) => t.metadata?.name));
+      const claimVolume = (pod.spec.volumes ?? []).some((v) => v.name === mount?.name && v.persistentVolumeClaim);
+      if (!mount || !(claimTemplates.has(mount.name) || claimVolume)) {
+        problems.push(`container "${c.name}" keeps ${dataDir} on no persistent volume (mount a PVC or a volumeClaimTemplate there)`);
+      }
+      // The password in a config file from a Secret: in argv (literal or $(VAR)) it sits in the node's process table.
+      const secretVolumes = new Set((pod.spec.volumes ?? []).filter((v) => v.secret).map((v) => v.name));
+      const conf = argv.find((a) => a.endsWith(".conf"));
+      const confOnSecret =
+        conf !== undefined &&
+        (c.volumeMounts ?? []).some((m) => secretVolumes.has(m.name) && conf.startsWith(`${m.mountPath.replace(/\/+$/, "")}/`));
+      if (argv.includes("--requirepass") || !confOnSecret) {
+        problems.push(
+          `container "${c.name}" must read requirepass from a config file on a Secret volume (redis-server /path/on/the/volume/auth.conf), never --requirepass in argv`,
+        );
+      }
     }
   }
   return problems;

@@ -6,7 +6,7 @@ import {
   gpuCount,
   imageReference,
   isGpuResource,
-  podTemplateOf,
+  podTemplatesOf,
   PodTemplateView,
   startupProbeSeconds,
 } from "./podSpec";
@@ -21,8 +21,7 @@ function forEachPodTemplate<C extends object = object>(
   check: (pod: PodTemplateView, report: (message: string) => void, config: C) => void,
 ): ResourceValidationPolicy["validateResource"] {
   return (args, reportViolation) => {
-    const pod = podTemplateOf(args.type, args.props);
-    if (pod) check(pod, reportViolation, args.getConfig<C>());
+    for (const pod of podTemplatesOf(args.type, args.props)) check(pod, reportViolation, args.getConfig<C>());
   };
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { modelsPinnedToCommit } from "../policies/modelPolicies";
 import { bucketsProtected, r2TokensScoped, s3BlockPublicAccess } from "../policies/objectStorePolicies";
 import { llmServingPolicies } from "../policies/policies";
-import { gpuCount, imageReference, podTemplateOf, startupProbeSeconds } from "../policies/podSpec";
+import { gpuCount, imageReference, podTemplatesOf, startupProbeSeconds } from "../policies/podSpec";
 import { hostPathOnlyInDev, isUnder, juicefsRedisDurable, sharedClaimsAreMany } from "../policies/storagePolicies";
 import {
   containerResources,
@@ -54,12 +54,29 @@ const job = (spec: Record<string, unknown>): TestResource => ({
 describe("pod template helpers", () => {
   it("finds the pod template of every workload kind and nothing else", () => {
     const spec = { containers: [container()] };
-    expect(podTemplateOf("kubernetes:core/v1:Pod", { spec })?.kind).toBe("Pod");
-    expect(podTemplateOf("kubernetes:apps/v1:DaemonSet", { spec: { template: { spec } } })?.replicas).toBe(Number.POSITIVE_INFINITY);
+    expect(podTemplatesOf("kubernetes:core/v1:Pod", { spec }).map((p) => p.kind)).toEqual(["Pod"]);
+    expect(podTemplatesOf("kubernetes:apps/v1:DaemonSet", { spec: { template: { spec } } })[0].replicas).toBe(Number.POSITIVE_INFINITY);
     expect(
-      podTemplateOf("kubernetes:batch/v1:CronJob", { spec: { jobTemplate: { spec: { parallelism: 2, template: { spec } } } } })?.replicas,
+      podTemplatesOf("kubernetes:batch/v1:CronJob", { spec: { jobTemplate: { spec: { parallelism: 2, template: { spec } } } } })[0]
+        .replicas,
     ).toBe(2);
-    expect(podTemplateOf("kubernetes:core/v1:ConfigMap", { data: {} })).toBeUndefined();
+    expect(podTemplatesOf("kubernetes:core/v1:ConfigMap", { data: {} })).toEqual([]);
+    // A Dynamo graph: one per component, with its replicas.
+    const graph = {
+      metadata: { namespace: "llm" },
+      spec: {
+        components: [
+          { name: "frontend", type: "frontend", replicas: 2, podTemplate: { spec } },
+          { name: "worker", type: "worker", podTemplate: { metadata: { labels: { a: "b" } }, spec } },
+        ],
+      },
+    };
+    expect(
+      podTemplatesOf("kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment", graph).map((p) => [p.kind, p.replicas, p.metadata]),
+    ).toEqual([
+      ["DynamoGraphDeployment component frontend", 2, {}],
+      ["DynamoGraphDeployment component worker", 1, { labels: { a: "b" } }],
+    ]);
   });
   it("reads tags, digests, GPU counts and probe budgets", () => {
     expect(imageReference("localhost:5000/vllm")).toEqual({ tag: undefined, digest: undefined });
