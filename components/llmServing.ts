@@ -5,6 +5,7 @@ import { ClusterContext, workloadAnnotations } from "./cluster";
 import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { SkyPilotConsumer } from "./consumers/skypilot";
+import { dynamoPlatform } from "./dynamoPlatform";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { scriptsConfigMapData } from "./scripts";
@@ -92,6 +93,8 @@ export class LlmServing extends pulumi.ComponentResource {
     const strategy = strategies[config.storage.strategy];
     const sharedStorage = strategy.createShared({ config, cluster: stackCluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
 
+    const platform = dynamoPlatform(config.dynamo, child);
+
     const served: ObservabilityArgs["models"] = [];
     for (const [index, model] of config.models.entries()) {
       const servedModel = new ServedModel(
@@ -105,6 +108,7 @@ export class LlmServing extends pulumi.ComponentResource {
           strategy,
           sharedStorage,
           hfTokenSecret,
+          dynamoPlatform: platform,
           apiKey: config.authenticatedModels.includes(model.name) ? modelApiKey(model.name, args) : undefined,
         },
         child,

@@ -33,6 +33,7 @@ export const PREVIEW_NAMESPACED_KINDS: Readonly<Record<string, readonly string[]
   "keda.sh": ["scaledobjects"],
   "monitoring.coreos.com": ["podmonitors"],
   "data.fluid.io": ["datasets", "alluxioruntimes", "dataloads"],
+  "nvidia.com": ["dynamographdeployments"],
 };
 
 /** The cluster-scoped kinds the program manages or the provider reads for custom resources. */

@@ -6,12 +6,12 @@ import { ClusterContext, modelCluster } from "./cluster";
 import { ModelConfig, StackConfig } from "./config/schema";
 import { SkyPilotConsumer, skypilotConsumer } from "./consumers/skypilot";
 import { API_KEY_CONFIG_FILE, API_KEY_SECRET_KEY, apiKeyConfigFile, driverFloor, InferenceEngine, serverImage } from "./engines/engine";
-import { engines } from "./engines/registry";
+import { engineFor } from "./engines/registry";
 import { ModelMirror } from "./mirror/modelMirror";
-import { labels, selectorLabels } from "./naming";
+import { labels } from "./naming";
 import { scaledObject } from "./serving/autoscaling";
 import { directFromHubPlan } from "./serving/directFromHub";
-import { INFERENCE_COMPONENT, ModelServer, ServingPlan } from "./serving/modelServer";
+import { ModelServer, ServingPlan } from "./serving/modelServer";
 import { smokeCheckAccount, smokeCheckJob } from "./serving/smokeCheck";
 import { s3StreamingSettings } from "./storage/s3Streaming";
 import { revisionCleanupJob, StorageStrategy } from "./storage/strategy";
@@ -33,6 +33,8 @@ export interface ServedModelArgs {
   readonly sharedStorage: unknown;
   /** The Secret holding HF_TOKEN, for gated models. Default: none. */
   readonly hfTokenSecret?: pulumi.Input<string>;
+  /** The Dynamo platform's Helm release, which a DynamoGraphDeployment waits for (`dynamo.install`). Default: none. */
+  readonly dynamoPlatform?: pulumi.Resource;
   /** The key the server requires (secret), kept in the Secret `<model>-api-key`. Default: none, an open endpoint. */
   readonly apiKey?: pulumi.Output<string>;
 }
@@ -77,7 +79,7 @@ export class ServedModel extends pulumi.ComponentResource {
     // keeps their state (and so every object in the cluster) where an existing stack has it.
     const child = { parent: this, aliases: opts?.parent ? [{ parent: opts.parent }] : [] };
     const cluster = modelCluster(args.cluster, model);
-    const engine = engines[model.engine];
+    const engine = engineFor(model);
 
     let plan: ServingPlan;
     if (model.mirror) {
@@ -140,11 +142,13 @@ export class ServedModel extends pulumi.ComponentResource {
         metrics: config.observability.prometheus.enabled,
         apiKeySecret,
         compileCache: config.compileCache,
+        ...(engine.dynamo && args.dynamoPlatform ? { platform: args.dynamoPlatform } : {}),
       },
       child,
     );
     const prometheus = config.observability.prometheus;
-    if (model.autoscaling && prometheus.serverAddress) {
+    // (Dynamo's workers scale through its planner: parseStackConfig refuses autoscaling there.)
+    if (model.autoscaling && prometheus.serverAddress && server.workloadKind !== "DynamoGraphDeployment") {
       scaledObject(
         `${model.name}-autoscaling`,
         {
@@ -159,9 +163,10 @@ export class ServedModel extends pulumi.ComponentResource {
       );
     }
     // With skipAwait nothing waits for Ready, so the check would race the rollout.
+    let smokeCheck: pulumi.Resource | undefined;
     if (!config.kubernetes.skipAwait) {
       const checkName = `${model.name}-smoke-check`;
-      smokeCheckJob(
+      smokeCheck = smokeCheckJob(
         checkName,
         {
           model,
@@ -171,7 +176,7 @@ export class ServedModel extends pulumi.ComponentResource {
           apiKeySecret,
           // The mirror and the preload first, where a cache is filled; then the server's own await budget.
           serverWaitSeconds: (model.mirror ? verifiedCopyBudgetSeconds(model) : 0) + server.startup.awaitSeconds,
-          serverPodLabels: selectorLabels(model.name, INFERENCE_COMPONENT),
+          serverPodLabels: server.loadingPodLabels,
           serverReadySeconds: server.startup.awaitSeconds,
           configKey,
           serviceAccountName: smokeCheckAccount(checkName, cluster, { parent: server }),
@@ -181,13 +186,14 @@ export class ServedModel extends pulumi.ComponentResource {
         { parent: server, dependsOn: plan.dependsOn },
       );
     }
-    // After the server: Pulumi waits for it to be Ready, so the new revision is verified and served.
-    if (plan.revisionCleanup && !config.kubernetes.skipAwait) {
+    // After the server: Pulumi waits for it to be Ready (for a Dynamo graph, the smoke check does), so
+    // the new revision is verified and served.
+    if (plan.revisionCleanup && smokeCheck) {
       revisionCleanupJob(
         `${model.name}-prune-revisions`,
         { model, cluster, keepRevisions: config.storage.keepRevisions },
         plan.revisionCleanup,
-        { parent: server, dependsOn: [server.workload] },
+        { parent: server, dependsOn: [server.awaitsReady ? server.workload : smokeCheck] },
       );
     } else if (plan.revisionCleanup) {
       pulumi.log.warn(

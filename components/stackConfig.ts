@@ -8,7 +8,8 @@ import { ConfigError, ConfigIssue, CONFIG_NAMESPACE, describe } from "./config/i
 import { LoadedConfig, rawNamespaceConfig } from "./config/load";
 import { quantityGiB, readStackConfig, withImageRegistry } from "./config/parse";
 import { StackConfig } from "./config/schema";
-import { engines } from "./engines/registry";
+import { dynamoIssues } from "./engines/dynamo";
+import { engineFor } from "./engines/registry";
 import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "./serving/memory";
 import { strategies } from "./storage/registry";
 
@@ -17,7 +18,12 @@ export function parseStackConfig(raw: unknown): StackConfig {
   issues.push(...strategies[config.storage.strategy].validate(config));
   for (const [i, m] of config.models.entries()) {
     const at = (issue: ConfigIssue) => ({ ...issue, path: ["models", i, ...issue.path] });
-    issues.push(...engineImageIssues(config, i), ...serverMemoryIssues(config, i), ...engines[m.engine].validate(m).map(at));
+    issues.push(
+      ...engineImageIssues(config, i),
+      ...serverMemoryIssues(config, i),
+      ...dynamoIssues(config, i),
+      ...engineFor(m).validate(m).map(at),
+    );
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return withImageRegistry(config);
@@ -39,12 +45,12 @@ export function loadStackConfig(): LoadedConfig {
 /** A model on CUDA 12 nodes needs an image of its own where its engine publishes no CUDA 12 build. */
 function engineImageIssues(config: StackConfig, i: number): ConfigIssue[] {
   const m = config.models[i];
-  const engine = engines[m.engine];
+  const engine = engineFor(m);
   if (config.kubernetes.cudaVersion !== 12 || m.image || engine.cuda12Image) return [];
   return [
     {
       path: ["models", i, "image"],
-      message: `is required for engine ${m.engine} with kubernetes.cudaVersion 12: ${m.engine} publishes no CUDA 12 image of ${engine.defaultImage} (lmsysorg/sglang:v0.5.19-cu129 was its last); set an image built for CUDA 12, or kubernetes.cudaVersion 13 on nodes with NVIDIA driver R580 or newer`,
+      message: `is required for engine ${m.engine} with kubernetes.cudaVersion 12: ${m.engine} publishes no CUDA 12 image of ${engine.defaultImage}${m.engine === "sglang" ? " (lmsysorg/sglang:v0.5.19-cu129 was its last)" : ""}; set an image built for CUDA 12, or kubernetes.cudaVersion 13 on nodes with NVIDIA driver R580 or newer`,
     },
   ];
 }

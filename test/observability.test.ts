@@ -1,6 +1,7 @@
 /** Metrics: PodMonitors and the Grafana dashboard, recorded under mocks. */
 import { describe, expect, it } from "vitest";
-import { engines } from "../components/engines/registry";
+import { sglangEngine } from "../components/engines/sglang";
+import { vllmEngine } from "../components/engines/vllm";
 import { baseConfig, expectConfigError, runProgram } from "./harness";
 
 const REV = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -55,8 +56,8 @@ describe("observability.prometheus", () => {
         .flatMap((p: any) => p.targets.map((t: any) => t.expr))
         .filter((e: string) => e.includes(title));
     for (const [model, engine] of [
-      ["chat", engines.vllm],
-      ["code", engines.sglang],
+      ["chat", vllmEngine],
+      ["code", sglangEngine],
     ] as const) {
       const mine = exprs(`model="${model}"`);
       for (const metric of [engine.metrics.running, engine.metrics.waiting, engine.metrics.generationTokens, engine.metrics.kvCacheUsage])

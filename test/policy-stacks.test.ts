@@ -57,6 +57,61 @@ describe.each(matrix)("%s × %s (dev policy config)", (strategy, engine) => {
   });
 });
 
+const dynamoMatrix = STORAGE_STRATEGIES.flatMap((strategy) =>
+  ["vllm", "sglang"].filter((b) => !(strategy === "s3Streaming" && b === "sglang")).map((backend) => [strategy, backend] as const),
+);
+
+describe.each(dynamoMatrix)("%s × dynamo/%s (dev policy config)", (strategy, backend) => {
+  it("has no mandatory violation, its frontend and worker pod templates checked like any server's", async () => {
+    const shared = !["hostPath", "localPath"].includes(strategy);
+    const raw = baseConfig({
+      storage: { strategy },
+      models: [
+        {
+          name: "m",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV,
+          engine: "dynamo",
+          dynamo: { backend },
+          sizeGiB: 16,
+          gpus: 2,
+          replicas: shared ? 2 : 1,
+        },
+      ],
+    });
+    const resources = fromProgram((await runProgram(raw)).resources);
+    expect(resources.some((r) => r.type === "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment")).toBe(true);
+    const violations = await runPack(llmServingPolicies, resources, packConfigFile("dev"));
+    expect(violations.filter((v) => v.level === "mandatory")).toEqual([]);
+  });
+});
+
+describe("a Dynamo graph that breaks the rules", () => {
+  it("fails the hostPath, pinned-revision and API-key policies through its components' pod templates under the prod policy config", async () => {
+    const raw = baseConfig({
+      storage: { strategy: "hostPath" },
+      models: [
+        {
+          name: "m",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: "main",
+          engine: "dynamo",
+          dynamo: { backend: "vllm" },
+          sizeGiB: 16,
+        },
+      ],
+    });
+    const resources = fromProgram((await runProgram(raw)).resources).filter(
+      (r) => r.type === "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment",
+    );
+    const violations = await runPack(llmServingPolicies, resources, packConfigFile("prod"));
+    expect([...new Set(violations.filter((v) => v.level === "mandatory").map((v) => v.policy))].sort()).toEqual(
+      // (Dynamo's frontend takes no key: prod cannot serve a Dynamo model, as the config says too.)
+      ["hostpath-only-in-dev", "inference-requires-api-key", "models-pinned-to-commit"].sort(),
+    );
+  });
+});
+
 describe("every optional feature on", () => {
   it("has no violation at any level under the prod policy config", async () => {
     const raw = baseConfig({

@@ -109,6 +109,29 @@ describe("docs/engines.md worked examples", () => {
     expect([...c.command, ...c.args]).toEqual(example("vllm serve"));
   });
 
+  it("Dynamo example (seed 003: Fluid + Dynamo) renders exactly its frontend's and worker's command lines", async () => {
+    const block =
+      engines.split("```yaml")[
+        1 +
+          engines
+            .split("```yaml")
+            .slice(1)
+            .findIndex((b) => b.includes("engine: dynamo"))
+      ];
+    const file = parse(block.slice(0, block.indexOf("```"))) as { config: Record<string, unknown> };
+    const raw = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.slice("llm-serving:".length), v]));
+    const run = await runProgram(raw);
+    const graph = run.one("kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment", "llama-70b-server").inputs.spec;
+    const line = (name: string) => {
+      const c = graph.components.find((x: { name: string }) => x.name === name).podTemplate.spec.containers[0];
+      return [...c.command, ...c.args];
+    };
+    expect(line("frontend")).toEqual(example("python3 -m dynamo.frontend"));
+    expect(line("worker")).toEqual(example("python3 -m dynamo.vllm"));
+    const affinity = graph.components[1].podTemplate.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution;
+    expect(affinity.nodeSelectorTerms[0].matchExpressions[0].key).toBe("fluid.io/s-llm-llama-70b-weights");
+  });
+
   it("SGLang example is exactly what the prod stack runs", async () => {
     const run = await runProgram(repoStackConfig("prod"), ["apiKey"]);
     const c = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server").inputs.spec.template.spec.containers[0];

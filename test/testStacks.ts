@@ -59,6 +59,25 @@ function featureStack(strategy: string, engine: string, store: string): TestStac
   };
 }
 
+/** A Dynamo graph on a strategy, with the features Dynamo takes (no API key: its frontend checks none). */
+function dynamoStack(strategy: string, backend: string): TestStack {
+  return {
+    name: `${strategy} × dynamo/${backend} × minio`,
+    secretKeys: ["hfToken"],
+    raw: baseConfig({
+      objectStore: TEST_STORES.minio,
+      storage: { strategy },
+      compileCache: { enabled: true },
+      observability: { prometheus: { enabled: true } },
+      dynamo: { install: { enabled: true } },
+      hfToken: "hf_0123456789abcdefghijklmnopqrstuv",
+      models: [
+        { name: "graph", huggingFace: "Qwen/Qwen2.5-7B-Instruct", revision: REV, engine: "dynamo", sizeGiB: 16, dynamo: { backend } },
+      ],
+    }),
+  };
+}
+
 export const TEST_STACKS: TestStack[] = [
   ...["local", "dev", "prod"].map((stack) => ({
     name: `Pulumi.${stack}.yaml`,
@@ -67,5 +86,8 @@ export const TEST_STACKS: TestStack[] = [
   })),
   ...STORAGE_STRATEGIES.flatMap((strategy) =>
     ["vllm", "sglang"].flatMap((engine) => Object.keys(TEST_STORES).map((store) => featureStack(strategy, engine, store))),
+  ),
+  ...STORAGE_STRATEGIES.flatMap((strategy) =>
+    ["vllm", "sglang"].filter((b) => !(strategy === "s3Streaming" && b === "sglang")).map((b) => dynamoStack(strategy, b)),
   ),
 ];

@@ -18,7 +18,9 @@ const IMAGE_PINNED = /^[^\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{
 export const ENVIRONMENTS = ["local", "dev", "staging", "prod"] as const;
 export const OBJECT_STORE_PROVIDERS = ["r2", "s3", "minio"] as const;
 export const STORAGE_STRATEGIES = ["hostPath", "localPath", "longhorn", "fluid", "juicefs", "s3Streaming"] as const;
-export const ENGINES = ["vllm", "sglang"] as const;
+export const ENGINES = ["vllm", "sglang", "dynamo"] as const;
+/** The engines a Dynamo worker runs (`models[].dynamo.backend`). */
+export const DYNAMO_BACKENDS = ["vllm", "sglang"] as const;
 
 const dnsLabel = (max: number) =>
   z
@@ -509,7 +511,9 @@ const model = z.strictObject({
     .regex(REVISION, { error: "must be a branch, tag or 40-hex commit" })
     .default("main")
     .describe("The branch, tag or commit to serve; pin a 40-hex commit (`prod` requires one)."),
-  engine: z.enum(ENGINES).describe("The inference engine: vLLM or SGLang."),
+  engine: z
+    .enum(ENGINES)
+    .describe("The inference engine: vLLM, SGLang, or NVIDIA Dynamo (a frontend and workers running `models[].dynamo.backend`)."),
   sizeGiB: giB.describe(
     "The model's size in GiB, e.g. `16`: sizes the caches, claims, memory and the startup budget; the mirror refuses files exceeding it by more than 10 %.",
   ),
@@ -592,6 +596,25 @@ const model = z.strictObject({
     })
     .default({})
     .describe("The startup budget's inputs: the probe never kills a loading pod (see [Startup budget](engines.md#startup-budget))."),
+  dynamo: z
+    .strictObject({
+      backend: z
+        .enum(DYNAMO_BACKENDS)
+        .describe("The engine the Dynamo workers run (`python3 -m dynamo.vllm` or `dynamo.sglang`), in its Dynamo runtime image."),
+      frontendReplicas: z
+        .number()
+        .int()
+        .min(1)
+        .max(16)
+        .default(1)
+        .describe("Replicas of the Dynamo frontend (the OpenAI-compatible HTTP server and router, no GPU)."),
+      routerMode: z
+        .enum(["round-robin", "random", "kv"])
+        .default("round-robin")
+        .describe("How the frontend picks a worker (`--router-mode`): `kv` routes by KV-cache overlap (needs the platform's NATS)."),
+    })
+    .optional()
+    .describe("Settings only Dynamo reads; required with `engine: dynamo` (see [NVIDIA Dynamo](engines.md#nvidia-dynamo))."),
   sglang: z
     .strictObject({
       hicache: hicache.optional().describe("SGLang's hierarchical KV cache (see [SGLang HiCache](engines.md#sglang-hicache)); unset, off."),
@@ -753,6 +776,23 @@ export const stackConfigSchema = z.strictObject({
     .describe(
       "Node-local compile and JIT caches, so restarts compile less (see [Persistent compile caches](engines.md#persistent-compile-caches)).",
     ),
+  dynamo: z
+    .strictObject({
+      install: helmInstall
+        .partial()
+        .default({})
+        .transform((v) => ({
+          enabled: v.enabled ?? false,
+          namespace: v.namespace ?? "dynamo-system",
+          chartVersion: v.chartVersion ?? "1.6.1",
+          repository: v.repository ?? "https://helm.ngc.nvidia.com/nvidia/ai-dynamo",
+        }))
+        .describe(
+          "Helm-installs the Dynamo platform (operator, its CRDs and NATS: chart `dynamo-platform` 1.6.1 into `dynamo-system` unless set otherwise).",
+        ),
+    })
+    .prefault({})
+    .describe("The NVIDIA Dynamo platform the `engine: dynamo` models need (see [NVIDIA Dynamo](engines.md#nvidia-dynamo))."),
   images: z
     .strictObject({
       python: image
@@ -808,6 +848,8 @@ export type StorageConfig = Parsed["storage"];
 export type PreloadConfig = StorageConfig["preload"];
 export type ModelConfig = Parsed["models"][number];
 export type HiCacheConfig = z.output<typeof hicache>;
+export type DynamoBackend = (typeof DYNAMO_BACKENDS)[number];
+export type DynamoConfig = Parsed["dynamo"];
 export type HostPathConfig = z.output<typeof hostPath>;
 export type LocalPathConfig = z.output<typeof localPath>;
 export type LonghornConfig = z.output<typeof longhorn>;

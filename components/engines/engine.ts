@@ -48,8 +48,8 @@ export interface EngineMetrics {
   readonly ttftSeconds: string;
   /** Generated tokens (counter). */
   readonly generationTokens: string;
-  /** KV-cache usage, 0..1 (gauge). */
-  readonly kvCacheUsage: string;
+  /** KV-cache usage, 0..1 (gauge); none where the server exports no such gauge (Dynamo's frontend). */
+  readonly kvCacheUsage?: string;
 }
 
 export interface InferenceEngine {
@@ -81,6 +81,17 @@ export interface InferenceEngine {
   /** Engine-specific config rules (paths relative to the model). */
   validate(model: ModelConfig): ConfigIssue[];
   launch(args: EngineLaunchArgs): EngineLaunch;
+  /** For a Dynamo graph: the workers' backend and system port, and the frontend's command line. */
+  readonly dynamo?: DynamoGraphEngine;
+}
+
+/** What the serving layer needs to render a DynamoGraphDeployment instead of a Deployment. */
+export interface DynamoGraphEngine {
+  readonly backend: "vllm" | "sglang";
+  /** The workers' health and metrics port (the operator's probes point there). */
+  readonly systemPort: number;
+  /** The frontend's arguments after `python3`. */
+  frontendArgs(model: ModelConfig): string[];
 }
 
 /** What a server needs to require its API key: env by reference, or args naming a file on a Secret volume. */

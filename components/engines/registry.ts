@@ -1,10 +1,12 @@
-/** One line per engine: adding a 3rd touches a new file and this map. */
-import { EngineName } from "../config/schema";
+/** One line per engine: adding one touches a new file and this map. */
+import { ModelConfig } from "../config/schema";
+import { dynamoEngines } from "./dynamo";
 import { InferenceEngine } from "./engine";
 import { sglangEngine } from "./sglang";
 import { vllmEngine } from "./vllm";
 
-export const engines: Record<EngineName, InferenceEngine> = {
-  vllm: vllmEngine,
-  sglang: sglangEngine,
-};
+/** The engine of a model; Dynamo's depends on the backend its workers run. */
+export function engineFor(model: ModelConfig): InferenceEngine {
+  if (model.engine === "dynamo") return dynamoEngines[model.dynamo?.backend ?? "vllm"];
+  return model.engine === "sglang" ? sglangEngine : vllmEngine;
+}

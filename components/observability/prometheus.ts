@@ -49,7 +49,7 @@ export function modelPanels(model: ModelConfig, engine: InferenceEngine): { titl
       ),
     },
     { title: "generated tokens / s", unit: "short", exprs: { "tokens/s": `sum(rate(${m.generationTokens}${sel}[1m]))` } },
-    { title: "KV-cache usage", unit: "percentunit", exprs: { usage: `avg(${m.kvCacheUsage}${sel})` } },
+    ...(m.kvCacheUsage ? [{ title: "KV-cache usage", unit: "percentunit", exprs: { usage: `avg(${m.kvCacheUsage}${sel})` } }] : []),
     // dcgm-exporter's series (when it runs with pod labels); the engine does not export GPU memory.
     { title: "GPU memory used (DCGM)", unit: "decmbytes", exprs: { used: `sum by (pod) (DCGM_FI_DEV_FB_USED{pod=~"${model.name}-.*"})` } },
   ];

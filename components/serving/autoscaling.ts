@@ -22,6 +22,7 @@ export function scalingQuery(
     case "running":
       return { query: `sum(${engine.metrics.running}${sel})`, metricType: "AverageValue" };
     case "kvCacheUsage":
+      if (!engine.metrics.kvCacheUsage) throw new Error(`models ${model.name}: ${engine.name} exports no KV-cache usage to scale on`);
       return { query: `avg(${engine.metrics.kvCacheUsage}${sel})`, metricType: "Value" };
   }
 }

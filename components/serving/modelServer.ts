@@ -19,6 +19,7 @@ import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage, sourceLoca
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
 import { compileCachePieces, mergeEnv } from "./compileCache";
+import { DGD_API_VERSION, DGD_KIND, DYNAMO_WORKER_COMPONENT, dynamoGraphSpec, firstPodClaimName, workerPodSpec } from "./dynamoGraph";
 import { memoryQuantity, shmSizeGiB } from "./memory";
 import { ServedModelCheck } from "./smokeCheck";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
@@ -47,6 +48,8 @@ export interface ModelServerArgs {
   readonly apiKeySecret?: pulumi.Input<string>;
   /** Persistent compile caches on the node (`compileCache`). Default: off (an emptyDir per pod). */
   readonly compileCache?: CompileCacheConfig;
+  /** What the workload waits for besides the cache (the Dynamo platform's Helm release). Default: none. */
+  readonly platform?: pulumi.Resource;
 }
 
 /** The replicas a model starts with: KEDA's minimum when it autoscales. */
@@ -176,9 +179,13 @@ export class ModelServer extends pulumi.ComponentResource {
   /** Where the server reports the model it loaded, and what it must report for this revision (where the engine reports it). */
   public readonly servedModel?: ServedModelCheck;
   public readonly startup: StartupEstimate;
-  public readonly workloadKind: "Deployment" | "StatefulSet";
-  /** The Deployment or StatefulSet; Pulumi finishes creating it once its pods are Ready. */
-  public readonly workload: k8s.apps.v1.Deployment | k8s.apps.v1.StatefulSet;
+  public readonly workloadKind: "Deployment" | "StatefulSet" | "DynamoGraphDeployment";
+  /** The Deployment or StatefulSet (Pulumi finishes creating it once its pods are Ready), or the DynamoGraphDeployment. */
+  public readonly workload: pulumi.CustomResource;
+  /** Whether Pulumi's await of the workload means its pods are Ready (not for a DynamoGraphDeployment: the smoke check tells). */
+  public readonly awaitsReady: boolean;
+  /** The labels of the pods that load the model (the smoke check watches them). */
+  public readonly loadingPodLabels: Record<string, string>;
 
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("llm-serving:serving:ModelServer", name, {}, opts);
@@ -189,11 +196,6 @@ export class ModelServer extends pulumi.ComponentResource {
     const child = { parent: this };
     this.startup = estimateStartup(model, plan.bandwidth, engine.warmupSeconds, plan.fillAt);
 
-    const serviceAccount = new k8s.core.v1.ServiceAccount(
-      `${name}-sa`,
-      { metadata: { name: model.name, namespace: ns, labels: appLabels }, automountServiceAccountToken: false },
-      child,
-    );
     const service = new k8s.core.v1.Service(
       `${name}-svc`,
       {
@@ -202,70 +204,113 @@ export class ModelServer extends pulumi.ComponentResource {
       },
       child,
     );
-    const pod = withScripts(withFailureMessages(podSpec(args, this.startup, serviceAccount.metadata.name)), cluster.scripts);
-    const template = {
-      metadata: {
-        labels: appLabels,
-        annotations: {
-          ...modelAnnotations(model),
-          [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
-          [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.probedSeconds),
-          ...pod.annotations,
-        },
-      },
-      spec: pod.spec,
-    };
     const timeout = `${Math.ceil(this.startup.awaitSeconds / 60)}m`;
     const workloadOpts = {
       parent: this,
-      dependsOn: plan.dependsOn,
+      dependsOn: [...plan.dependsOn, ...(args.platform ? [args.platform] : [])],
       customTimeouts: { create: timeout, update: timeout },
       // With autoscaling the replica count is the HPA's: an `up` never resets it.
       ...(model.autoscaling ? { ignoreChanges: ["spec.replicas"] } : {}),
     };
     const metadata = { name: model.name, namespace: ns, labels: appLabels, annotations: cluster.workloadAnnotations };
-    if (plan.volumeClaimTemplates.length > 0) {
-      this.workloadKind = "StatefulSet";
-      this.workload = new k8s.apps.v1.StatefulSet(
+    const podAnnotations = (extra: Record<string, string>) => ({
+      ...modelAnnotations(model),
+      [BUDGET_ANNOTATION]: String(this.startup.budgetSeconds),
+      [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.probedSeconds),
+      ...extra,
+    });
+    this.awaitsReady = !engine.dynamo;
+    this.loadingPodLabels = selector;
+    if (engine.dynamo) {
+      // No StatefulSet to make a pod's claim from its template: the claim its first pod would get, kept like it.
+      const claims = plan.volumeClaimTemplates.map((template) => {
+        const meta = template.metadata as k8s.types.input.meta.v1.ObjectMeta;
+        const volume = meta.name as string;
+        const claimName = firstPodClaimName(volume, model);
+        new k8s.core.v1.PersistentVolumeClaim(
+          `${name}-${volume}`,
+          { metadata: { ...meta, name: claimName, namespace: ns }, spec: template.spec },
+          { ...child, retainOnDelete: true },
+        );
+        return { name: volume, persistentVolumeClaim: { claimName } };
+      });
+      const server = podSpec(args, this.startup, model.name);
+      const pod = withScripts(
+        withFailureMessages({ ...server, volumes: [...(server.volumes as k8s.types.input.core.v1.Volume[]), ...claims] }),
+        cluster.scripts,
+      );
+      const image = serverImage(model, engine, cluster.kubernetes);
+      this.workloadKind = "DynamoGraphDeployment";
+      this.loadingPodLabels = selectorLabels(model.name, DYNAMO_WORKER_COMPONENT);
+      this.workload = new k8s.apiextensions.CustomResource(
         `${name}-server`,
         {
+          apiVersion: DGD_API_VERSION,
+          kind: DGD_KIND,
           metadata,
-          spec: {
-            serviceName: service.metadata.name,
-            replicas: initialReplicas(model),
-            selector: { matchLabels: selector },
-            podManagementPolicy: "Parallel",
-            // Per-pod weight caches survive the serving layer's deletion and scale-down.
-            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
-            template,
-            volumeClaimTemplates: plan.volumeClaimTemplates,
-          },
+          spec: dynamoGraphSpec({
+            model,
+            graph: engine.dynamo,
+            image,
+            worker: { spec: workerPodSpec(pod.spec, engine.dynamo, this.startup), annotations: podAnnotations(pod.annotations) },
+            modelMounts: plan.volumeMounts,
+            frontendLabels: appLabels,
+            workerReplicas: initialReplicas(model),
+          }),
         },
         workloadOpts,
       );
     } else {
-      this.workloadKind = "Deployment";
-      this.workload = new k8s.apps.v1.Deployment(
-        `${name}-server`,
-        {
-          metadata,
-          spec: {
-            replicas: initialReplicas(model),
-            selector: { matchLabels: selector },
-            strategy: deploymentStrategy(model, plan.spreadable),
-            progressDeadlineSeconds: Math.max(600, this.startup.awaitSeconds),
-            template,
-          },
-        },
-        workloadOpts,
+      const serviceAccount = new k8s.core.v1.ServiceAccount(
+        `${name}-sa`,
+        { metadata: { name: model.name, namespace: ns, labels: appLabels }, automountServiceAccountToken: false },
+        child,
       );
+      const pod = withScripts(withFailureMessages(podSpec(args, this.startup, serviceAccount.metadata.name)), cluster.scripts);
+      const template = { metadata: { labels: appLabels, annotations: podAnnotations(pod.annotations) }, spec: pod.spec };
+      if (plan.volumeClaimTemplates.length > 0) {
+        this.workloadKind = "StatefulSet";
+        this.workload = new k8s.apps.v1.StatefulSet(
+          `${name}-server`,
+          {
+            metadata,
+            spec: {
+              serviceName: service.metadata.name,
+              replicas: initialReplicas(model),
+              selector: { matchLabels: selector },
+              podManagementPolicy: "Parallel",
+              // Per-pod weight caches survive the serving layer's deletion and scale-down.
+              persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+              template,
+              volumeClaimTemplates: plan.volumeClaimTemplates,
+            },
+          },
+          workloadOpts,
+        );
+      } else {
+        this.workloadKind = "Deployment";
+        this.workload = new k8s.apps.v1.Deployment(
+          `${name}-server`,
+          {
+            metadata,
+            spec: {
+              replicas: initialReplicas(model),
+              selector: { matchLabels: selector },
+              strategy: deploymentStrategy(model, plan.spreadable),
+              progressDeadlineSeconds: Math.max(600, this.startup.awaitSeconds),
+              template,
+            },
+          },
+          workloadOpts,
+        );
+      }
     }
     if (maxReplicas(model) > 1) {
       new k8s.policy.v1.PodDisruptionBudget(
         `${name}-pdb`,
         {
           metadata: { name: model.name, namespace: ns, labels: appLabels },
-          spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+          spec: { maxUnavailable: 1, selector: { matchLabels: this.loadingPodLabels } },
         },
         child,
       );

@@ -157,6 +157,76 @@ describe.each(matrix)("%s × %s on a real API server", (strategy, engine) => {
   }, 120_000);
 });
 
+const DYNAMO_MATRIX = STORAGE_STRATEGIES.flatMap((strategy) =>
+  ["vllm", "sglang"].filter((b) => !(strategy === "s3Streaming" && b === "sglang")).map((b) => [strategy, b] as const),
+);
+
+describe.each(DYNAMO_MATRIX)("dynamo × %s × %s on a real API server", (strategy, backend) => {
+  it("applies the graph against the v1beta1 schema, and each component's podTemplate as a Pod (dry run)", async () => {
+    const namespace = `it-dynamo-${strategy.toLowerCase()}-${backend}`;
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, nodeSelector: { "nvidia.com/gpu.present": "true" } },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy },
+      compileCache: { enabled: true },
+      observability: { prometheus: { enabled: true } },
+      models: [
+        {
+          name: "graph",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV_A,
+          engine: "dynamo",
+          sizeGiB: 16,
+          gpus: 2,
+          dynamo: { backend },
+        },
+      ],
+    };
+    const objects = desiredObjects((await runProgram(raw, [], { preview: false })).resources);
+    await applyAll(objects);
+    const graphs = objects.filter((d) => d.object.kind === "DynamoGraphDeployment");
+    expect(graphs.length).toBe(1);
+    const stored = (await kube.get(graphs[0].object)) as unknown as {
+      spec: { components: Array<{ name: string; podTemplate: { metadata?: object; spec: object } }> };
+    };
+    // Nothing pruned: the stored graph is what the program rendered.
+    expect(stored.spec).toEqual(graphs[0].object.spec);
+    // The admission chain needs the namespace's default ServiceAccount (no controller makes it here).
+    await kube.apply({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace } });
+    for (const c of stored.spec.components) {
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: `graph-${c.name}`, namespace, ...c.podTemplate.metadata },
+        spec: c.podTemplate.spec,
+      };
+      await expect(kube.apply(pod as KubeObject, { dryRun: true }), c.name).resolves.toBeDefined();
+    }
+    expect(await kube.get({ apiVersion: "v1", kind: "Pod", metadata: { name: "graph-worker", namespace } })).toBeUndefined();
+  });
+});
+
+describe("the DynamoGraphDeployment schema", () => {
+  it("is refused by the schema where a field is unknown (the schema is strict but for podTemplate)", async () => {
+    const namespace = "it-dynamo-refusals";
+    await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    const graph = (spec: object) => ({
+      apiVersion: "nvidia.com/v1beta1",
+      kind: "DynamoGraphDeployment",
+      metadata: { name: "bad", namespace },
+      spec,
+    });
+    await expect(kube.apply(graph({ components: [{ name: "w", type: "worker", replica: 1 }] }))).rejects.toThrow(
+      /replica: field not declared in schema/,
+    );
+    await expect(kube.apply(graph({ pvcs: [], components: [{ name: "w" }] }))).rejects.toThrow(/pvcs: field not declared in schema/);
+    await expect(kube.apply(graph({ components: [{ name: "w", type: "server" }] }))).rejects.toThrow(
+      /components\[0\]\.type: Unsupported value/,
+    );
+  });
+});
+
 describe.each(["local", "dev", "prod"])("repo stack %s on a real API server", (stack) => {
   it("is accepted object by object", async () => {
     const raw = {

@@ -307,6 +307,36 @@ describe("models[].rollout: surge through the engine", () => {
   }, 300_000);
 });
 
+describe("engine: dynamo through the engine", () => {
+  it("creates the DynamoGraphDeployment on the v1beta1 schema, previews no change, destroys it and keeps the weights", async () => {
+    const namespace = "e2e-dynamo";
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "longhorn" },
+      models: [{ ...models("vllm", REV_B1)[0], engine: "dynamo", dynamo: { backend: "vllm" } }],
+    };
+    const stack = await engine.stack("dynamo", raw, { hfToken: HF_TOKEN });
+    expect((await stack.up()).summary.result).toBe("succeeded");
+    const graph = await kube.get({ apiVersion: "nvidia.com/v1beta1", kind: "DynamoGraphDeployment", metadata: { name: "a", namespace } });
+    const components = (
+      graph as unknown as { spec: { components: Array<{ name: string; podTemplate: { spec: { containers: Array<{ name: string }> } } }> } }
+    ).spec.components;
+    expect(components.map((c) => [c.name, c.podTemplate.spec.containers[0].name])).toEqual([
+      ["frontend", "main"],
+      ["worker", "main"],
+    ]);
+    const again = await stack.preview();
+    expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+    const managed = managedObjects(await stack.exportStack());
+    expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
+    const kept = managed.filter((o) => o.name === "namespace" || o.ref.kind === "PersistentVolumeClaim");
+    expect(kept.map((o) => o.key).sort()).toEqual([`Namespace /${namespace}`, `PersistentVolumeClaim ${namespace}/a-weights`]);
+    expect(await settled(managed.filter((o) => !kept.includes(o)))).toEqual([]);
+  }, 300_000);
+});
+
 /** The last main before ServedModel grouped each model's resources (they were LlmServing's children). */
 const BEFORE_SERVED_MODEL = "ecdf293f2317ab5a3d4e47de0c26bffc539bda1e";
 

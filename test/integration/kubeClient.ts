@@ -82,9 +82,9 @@ export class KubeClient {
     return `${base}${ns}/${plural}/${obj.metadata.name}`;
   }
 
-  /** Server-side apply with strict field validation: unknown or duplicate fields are errors. */
-  async apply(obj: KubeObject): Promise<KubeObject> {
-    const query = "fieldManager=llm-serving&force=true&fieldValidation=Strict";
+  /** Server-side apply with strict field validation: unknown or duplicate fields are errors; `dryRun` stores nothing. */
+  async apply(obj: KubeObject, options: { dryRun?: boolean } = {}): Promise<KubeObject> {
+    const query = `fieldManager=llm-serving&force=true&fieldValidation=Strict${options.dryRun ? "&dryRun=All" : ""}`;
     return this.json<KubeObject>("PATCH", `${await this.path(obj)}?${query}`, obj, "application/apply-patch+yaml");
   }
 

@@ -3,6 +3,7 @@ checked against the sources of the
 engines' pinned wheels from PyPI (vllm and sglang at the versions of the default images), cached
 outside the repo by version. SGLang's --enable-metrics is a field of its server args there."""
 
+import ast
 import json
 import pathlib
 import re
@@ -151,3 +152,93 @@ def test_the_node_stand_in_accepts_exactly_the_pinned_sglang_parser_flags(facts)
     assert rendered <= flags, sorted(rendered - flags)
     assert {"--tensor-parallel-size", "--api-key"} <= flags  # an alias, and the key the config file carries
     assert "--tp" not in flags
+
+
+# NVIDIA Dynamo: the ai-dynamo wheel's own argument groups, and the engines it pins (its `vllm` and
+# `sglang` extras), whose engine flags its worker parsers accept (AsyncEngineArgs.add_cli_args,
+# ServerArgs.add_cli_args in dynamo/vllm/args.py and dynamo/sglang/args.py).
+DYNAMO_PARSERS = {
+    "frontend": ["dynamo/frontend/", "dynamo/common/configuration/"],
+    "vllm": ["dynamo/vllm/backend_args.py", "dynamo/vllm/args.py", "dynamo/common/configuration/"],
+    "sglang": ["dynamo/sglang/backend_args.py", "dynamo/sglang/args.py", "dynamo/common/configuration/"],
+}
+
+
+@pytest.fixture(scope="module")
+def dynamo():
+    return render_facts()["dynamo"]
+
+
+def dynamo_flags(version, part):
+    """Option strings of ai-dynamo's own parsers: `add_argument(parser, flag_name="--x", obsolete_flag=…)`
+    and `add_negatable_bool_argument` (also `--no-x`) of its configuration helpers, and plain
+    `parser.add_argument("--x")` calls."""
+    flags = set()
+    with zipfile.ZipFile(engine_flags.wheel("ai-dynamo", version)) as whl:
+        for name in whl.namelist():
+            if not (name.endswith(".py") and "/tests/" not in name and any(name.startswith(p) for p in DYNAMO_PARSERS[part])):
+                continue
+            for node in ast.walk(ast.parse(whl.read(name).decode(), filename=name)):
+                if not isinstance(node, ast.Call):
+                    continue
+                function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if function not in ("add_argument", "add_negatable_bool_argument"):
+                    continue
+                names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.startswith("-")]
+                for k in node.keywords:
+                    if k.arg in ("flag_name", "obsolete_flag") and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str):
+                        names.append(k.value.value)
+                flags.update(names)
+                if function == "add_negatable_bool_argument":
+                    flags.update("--no-" + n[2:] for n in names if n.startswith("--"))
+    assert len(flags) > 20, f"ai-dynamo {version}: only {len(flags)} flags in {DYNAMO_PARSERS[part]}: the parsers moved"
+    return flags
+
+
+def engine_arg_flags(backend, version):
+    """The engine flags a Dynamo worker hands on: vLLM's AsyncEngineArgs (vllm/engine/arg_utils.py), SGLang's ServerArgs."""
+    if backend == "sglang":
+        return set(engine_flags.extract("sglang", version)["flags"])
+    with zipfile.ZipFile(engine_flags.wheel("vllm", version)) as whl:
+        return engine_flags.argument_flags(ast.parse(whl.read("vllm/engine/arg_utils.py").decode()))
+
+
+def test_dynamo_pins_the_engine_versions_whose_flags_the_workers_follow(dynamo):
+    with zipfile.ZipFile(engine_flags.wheel("ai-dynamo", dynamo["version"])) as whl:
+        metadata = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = [line for line in whl.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+    for backend, facts in dynamo["backends"].items():
+        assert any(re.search(rf"\b{backend}(\[[^\]]*\])?=={re.escape(facts['version'])}\b", r) for r in requires), (
+            f"ai-dynamo {dynamo['version']} does not pin {backend}=={facts['version']}: {requires}"
+        )
+
+
+@pytest.mark.parametrize("backend", ["vllm", "sglang"])
+def test_every_dynamo_worker_flag_is_one_its_parsers_accept(dynamo, backend):
+    facts = dynamo["backends"][backend]
+    accepted = dynamo_flags(dynamo["version"], backend) | engine_arg_flags(backend, facts["version"])
+    for args in facts["workerArgs"]:
+        assert args[:2] == ["-m", f"dynamo.{backend}"]
+        flags = {a.split("=")[0] for a in args[2:] if a.startswith("--")}
+        assert flags and flags <= accepted, f"not accepted by dynamo.{backend} {dynamo['version']}: {sorted(flags - accepted)}"
+
+
+def test_every_dynamo_frontend_flag_is_one_its_parser_accepts(dynamo):
+    args = dynamo["frontendArgs"]
+    assert args[:2] == ["-m", "dynamo.frontend"]
+    flags = {a for a in args[2:] if a.startswith("--")}
+    accepted = dynamo_flags(dynamo["version"], "frontend")
+    assert flags <= accepted, f"not accepted by dynamo.frontend {dynamo['version']}: {sorted(flags - accepted)}"
+
+
+def test_every_dynamo_metric_name_is_one_the_frontend_exports(dynamo):
+    """The runtime wheel's dynamo/prometheus_names.py: the frontend's metrics are `dynamo_frontend_` + a
+    frontend_service name."""
+    with zipfile.ZipFile(engine_flags.wheel("ai-dynamo-runtime", dynamo["version"])) as whl:
+        names = whl.read("dynamo/prometheus_names.py").decode()
+    assert re.search(r'FRONTEND\s*=\s*"dynamo_frontend"', names), "the frontend's prefix is no longer dynamo_frontend"
+    for role, name in dynamo["metrics"].items():
+        if role == "path":
+            continue
+        suffix = name.removeprefix("dynamo_frontend_")
+        assert re.search(rf'=\s*"{re.escape(suffix)}"', names), f"ai-dynamo-runtime {dynamo['version']} exports no frontend metric {suffix} ({role})"
