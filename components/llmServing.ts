@@ -6,6 +6,7 @@ import { keyPath } from "./config/issues";
 import { StackConfig } from "./config/schema";
 import { SkyPilotConsumer } from "./consumers/skypilot";
 import { dynamoPlatform } from "./dynamoPlatform";
+import { lwsController } from "./lwsController";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
 import { scriptsConfigMapData } from "./scripts";
@@ -94,6 +95,7 @@ export class LlmServing extends pulumi.ComponentResource {
     const sharedStorage = strategy.createShared({ config, cluster: stackCluster, store, juicefsRedisUrl: args.juicefsRedisUrl }, this);
 
     const platform = dynamoPlatform(config.dynamo, child);
+    const groups = lwsController(config.lws, child);
 
     const served: ObservabilityArgs["models"] = [];
     for (const [index, model] of config.models.entries()) {
@@ -109,6 +111,7 @@ export class LlmServing extends pulumi.ComponentResource {
           sharedStorage,
           hfTokenSecret,
           dynamoPlatform: platform,
+          lwsController: groups,
           apiKey: config.authenticatedModels.includes(model.name) ? modelApiKey(model.name, args) : undefined,
         },
         child,

@@ -21,7 +21,11 @@ type Spec = k8s.types.input.networking.v1.NetworkPolicySpec;
 const namespaceNamed = (name: string): Peer => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
 const ownPods: Peer = { podSelector: { matchLabels: { "app.kubernetes.io/part-of": PART_OF } } };
 
-/** Ingress to one model's server: its clients, its smoke check, Prometheus when it scrapes. */
+/**
+ * Ingress to one model's server: its clients, its smoke check, Prometheus when it scrapes; for a
+ * group spanning nodes also its own members, on any port (the rendezvous port and NCCL's, which
+ * picks its own), and nothing else of them.
+ */
 export function modelPolicySpec(model: ModelConfig, engine: InferenceEngine, config: StackConfig): Spec {
   const np = config.networkPolicy;
   const clients: Peer[] = [
@@ -33,7 +37,10 @@ export function modelPolicySpec(model: ModelConfig, engine: InferenceEngine, con
   return {
     podSelector: { matchLabels: selectorLabels(model.name, INFERENCE_COMPONENT) },
     policyTypes: ["Ingress"],
-    ingress: [{ from: clients, ports: [{ protocol: "TCP", port: engine.port }] }],
+    ingress: [
+      { from: clients, ports: [{ protocol: "TCP", port: engine.port }] },
+      ...(model.nodes > 1 ? [{ from: [{ podSelector: { matchLabels: selectorLabels(model.name, INFERENCE_COMPONENT) } }] }] : []),
+    ],
   };
 }
 

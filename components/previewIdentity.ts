@@ -34,6 +34,7 @@ export const PREVIEW_NAMESPACED_KINDS: Readonly<Record<string, readonly string[]
   "monitoring.coreos.com": ["podmonitors"],
   "data.fluid.io": ["datasets", "alluxioruntimes", "dataloads"],
   "nvidia.com": ["dynamographdeployments"],
+  "leaderworkerset.x-k8s.io": ["leaderworkersets"],
 };
 
 /** The cluster-scoped kinds the program manages or the provider reads for custom resources. */

@@ -35,6 +35,8 @@ export interface ServedModelArgs {
   readonly hfTokenSecret?: pulumi.Input<string>;
   /** The Dynamo platform's Helm release, which a DynamoGraphDeployment waits for (`dynamo.install`). Default: none. */
   readonly dynamoPlatform?: pulumi.Resource;
+  /** The LeaderWorkerSet controller's Helm release, which a group spanning nodes waits for (`lws.install`). Default: none. */
+  readonly lwsController?: pulumi.Resource;
   /** The key the server requires (secret), kept in the Secret `<model>-api-key`. Default: none, an open endpoint. */
   readonly apiKey?: pulumi.Output<string>;
 }
@@ -47,6 +49,9 @@ export interface ModelEndpoint {
   /** The NVIDIA driver the image needs (the default images are CUDA 13 builds: R580+). */
   readonly cudaDriver: string;
   readonly workload: string;
+  /** Nodes per replica (a LeaderWorkerSet group above 1) and the GPUs of a replica across them. */
+  readonly nodes: number;
+  readonly gpus: number;
   readonly loadingPath: string;
   readonly startupBudgetSeconds: number;
   readonly coldStartSeconds: number;
@@ -143,6 +148,7 @@ export class ServedModel extends pulumi.ComponentResource {
         apiKeySecret,
         compileCache: config.compileCache,
         ...(engine.dynamo && args.dynamoPlatform ? { platform: args.dynamoPlatform } : {}),
+        ...(model.nodes > 1 && args.lwsController ? { platform: args.lwsController } : {}),
       },
       child,
     );
@@ -210,6 +216,8 @@ export class ServedModel extends pulumi.ComponentResource {
       image: serverImage(model, engine, cluster.kubernetes),
       cudaDriver: driverFloor(model, cluster.kubernetes),
       workload: server.workloadKind,
+      nodes: model.nodes,
+      gpus: model.gpus * model.nodes,
       loadingPath: plan.loadingPath,
       startupBudgetSeconds: server.startup.budgetSeconds,
       coldStartSeconds: server.startup.coldStartSeconds,

@@ -10,6 +10,7 @@ import { quantityGiB, readStackConfig, withImageRegistry } from "./config/parse"
 import { StackConfig } from "./config/schema";
 import { dynamoIssues } from "./engines/dynamo";
 import { engineFor } from "./engines/registry";
+import { multiNodeIssues } from "./serving/multiNode";
 import { hicacheHostGiB, minimumMemoryGiB, RUNTIME_GIB, shmSizeGiB } from "./serving/memory";
 import { strategies } from "./storage/registry";
 
@@ -22,6 +23,7 @@ export function parseStackConfig(raw: unknown): StackConfig {
       ...engineImageIssues(config, i),
       ...serverMemoryIssues(config, i),
       ...dynamoIssues(config, i),
+      ...multiNodeIssues(config, i),
       ...engineFor(m).validate(m).map(at),
     );
   }

@@ -67,8 +67,33 @@ const POD_TEMPLATE_PATHS: Record<string, { kind: string; template: (p: Props) =>
 /** NVIDIA Dynamo's graph: one pod template per component (`spec.components[].podTemplate`). */
 const DYNAMO_GRAPH = "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment";
 
-/** The pod templates of a workload resource (a Dynamo graph has one per component); none for any other type. */
+/** A LeaderWorkerSet's worker template: members that serve no HTTP (the Service selects the leader). */
+export const LWS_WORKER_KIND = "LeaderWorkerSet worker";
+
+/** A LeaderWorkerSet: a leader and a worker template, `size` pods per group, `replicas` groups. */
+const LEADER_WORKER_SET = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet";
+
+/** The pod templates of a workload resource (a Dynamo graph has one per component, a LeaderWorkerSet a leader's and a worker's); none for any other type. */
 export function podTemplatesOf(type: string, props: Props): PodTemplateView[] {
+  if (type === LEADER_WORKER_SET) {
+    const groups: number = props?.spec?.replicas ?? 1;
+    const template: Props = props?.spec?.leaderWorkerTemplate ?? {};
+    const size: number = template.size ?? 1;
+    const leader = template.leaderTemplate ?? template.workerTemplate;
+    return [
+      ["LeaderWorkerSet leader", leader, groups],
+      [LWS_WORKER_KIND, template.workerTemplate, groups * (size - 1)],
+    ]
+      .filter(([, t, pods]) => (t as Props | undefined)?.spec && (pods as number) > 0)
+      .map(([kind, t, pods]) => ({
+        kind: kind as string,
+        namespace: props.metadata?.namespace,
+        replicas: pods as number,
+        metadata: (t as Props).metadata ?? {},
+        spec: (t as Props).spec,
+        volumeClaimTemplates: template.volumeClaimTemplates ?? [],
+      }));
+  }
   if (type === DYNAMO_GRAPH) {
     const components: Props[] = props?.spec?.components ?? [];
     return components

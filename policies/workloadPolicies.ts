@@ -6,6 +6,7 @@ import {
   gpuCount,
   imageReference,
   isGpuResource,
+  LWS_WORKER_KIND,
   podTemplatesOf,
   PodTemplateView,
   startupProbeSeconds,
@@ -133,6 +134,9 @@ export const inferenceProbes: ResourceValidationPolicy = {
   enforcementLevel: "mandatory",
   configSchema: inferenceConfigSchema,
   validateResource: forEachPodTemplate<InferenceConfig>((pod, report, config) => {
+    // A group's workers take no traffic and nothing probes them: the leader's probes cover the group
+    // (a member that fails recreates the whole group).
+    if (pod.kind === LWS_WORKER_KIND) return;
     const estimate = Number(pod.metadata.annotations?.[LOAD_ESTIMATE_ANNOTATION] ?? config.minimumStartupSeconds);
     for (const c of inferenceContainers(pod, config.inferenceImagePattern)) {
       if (!c.readinessProbe)

@@ -77,6 +77,12 @@ describe("pod template helpers", () => {
       ["DynamoGraphDeployment component frontend", 2, {}],
       ["DynamoGraphDeployment component worker", 1, { labels: { a: "b" } }],
     ]);
+    // A LeaderWorkerSet: its leaders, and its workers (size - 1 per group).
+    const lws = { spec: { replicas: 2, leaderWorkerTemplate: { size: 4, leaderTemplate: { spec }, workerTemplate: { spec } } } };
+    expect(podTemplatesOf("kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", lws).map((p) => [p.kind, p.replicas])).toEqual([
+      ["LeaderWorkerSet leader", 2],
+      ["LeaderWorkerSet worker", 6],
+    ]);
   });
   it("reads tags, digests, GPU counts and probe budgets", () => {
     expect(imageReference("localhost:5000/vllm")).toEqual({ tag: undefined, digest: undefined });

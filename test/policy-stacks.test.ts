@@ -86,6 +86,34 @@ describe.each(dynamoMatrix)("%s × dynamo/%s (dev policy config)", (strategy, ba
   });
 });
 
+const groupMatrix = STORAGE_STRATEGIES.filter((s) => s !== "hostPath").flatMap((strategy) =>
+  ["vllm", "sglang"].map((engine) => [strategy, engine] as const),
+);
+
+describe.each(groupMatrix)("%s × %s on 2 nodes (dev policy config)", (strategy, engine) => {
+  it("has no mandatory violation, the leader's and the workers' pod templates checked", async () => {
+    const raw = baseConfig({
+      storage: { strategy, ...(strategy === "fluid" ? { fluid: { replicas: 2 } } : {}) },
+      models: [
+        {
+          name: "m",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV,
+          engine,
+          sizeGiB: 16,
+          gpus: 2,
+          nodes: 2,
+          ...imageFor(strategy, engine),
+        },
+      ],
+    });
+    const resources = fromProgram((await runProgram(raw)).resources);
+    expect(resources.some((r) => r.type === "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")).toBe(true);
+    const violations = await runPack(llmServingPolicies, resources, packConfigFile("dev"));
+    expect(violations.filter((v) => v.level === "mandatory")).toEqual([]);
+  });
+});
+
 describe("a Dynamo graph that breaks the rules", () => {
   it("fails the hostPath, pinned-revision and API-key policies through its components' pod templates under the prod policy config", async () => {
     const raw = baseConfig({

@@ -132,6 +132,25 @@ describe("docs/engines.md worked examples", () => {
     expect(affinity.nodeSelectorTerms[0].matchExpressions[0].key).toBe("fluid.io/s-llm-llama-70b-weights");
   });
 
+  it("the two-node example (Llama-3.1-405B) renders exactly its leader's command line, its worker's with --headless", async () => {
+    const blocks = engines.split("```yaml").slice(1);
+    const block = blocks.find((b) => b.slice(0, b.indexOf("```")).includes("nodes: 2"))!;
+    const file = parse(block.slice(0, block.indexOf("```"))) as { config: Record<string, unknown> };
+    const raw = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.slice("llm-serving:".length), v]));
+    const run = await runProgram(raw);
+    const template = run.one("kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet", "llama-405b-server").inputs.spec
+      .leaderWorkerTemplate;
+    const line = (c: { command: string[]; args: string[] }) => [...c.command, ...c.args];
+    const leader = line(template.leaderTemplate.spec.containers[0]);
+    expect(leader).toEqual(example("vllm serve s3://"));
+    expect(line(template.workerTemplate.spec.containers[0])).toEqual([...leader, "--headless"]);
+    const resources = template.leaderTemplate.spec.containers[0].resources.limits;
+    expect(resources).toEqual({ memory: "527Gi", "nvidia.com/gpu": "8", "rdma/ib": "1" });
+    const outputs = run.serving.models["llama-405b"];
+    expect([outputs.nodes, outputs.gpus]).toEqual([2, 16]);
+    expect(Math.round(outputs.coldStartSeconds / 100) * 100).toBe(1400);
+  });
+
   it("SGLang example is exactly what the prod stack runs", async () => {
     const run = await runProgram(repoStackConfig("prod"), ["apiKey"]);
     const c = run.one(DEPLOYMENT, "qwen2-5-7b-instruct-server").inputs.spec.template.spec.containers[0];

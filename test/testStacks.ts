@@ -78,6 +78,36 @@ function dynamoStack(strategy: string, backend: string): TestStack {
   };
 }
 
+/** A model on two nodes (a LeaderWorkerSet) on a strategy that can feed a group, with an interconnect resource. */
+function groupStack(strategy: string, engine: string): TestStack {
+  return {
+    name: `${strategy} × ${engine} on 2 nodes × minio`,
+    secretKeys: ["apiKey", "hfToken"],
+    raw: baseConfig({
+      objectStore: TEST_STORES.minio,
+      storage: { strategy, ...(strategy === "fluid" ? { fluid: { replicas: 2 } } : {}) },
+      compileCache: { enabled: true },
+      observability: { prometheus: { enabled: true } },
+      lws: { install: { enabled: true } },
+      apiKey: TEST_API_KEY,
+      hfToken: "hf_0123456789abcdefghijklmnopqrstuv",
+      models: [
+        {
+          name: "group",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV,
+          engine,
+          sizeGiB: 16,
+          gpus: 2,
+          nodes: 2,
+          multiNode: { resources: { "rdma/ib": "1" } },
+          ...imageFor(strategy, engine),
+        },
+      ],
+    }),
+  };
+}
+
 export const TEST_STACKS: TestStack[] = [
   ...["local", "dev", "prod"].map((stack) => ({
     name: `Pulumi.${stack}.yaml`,
@@ -90,4 +120,5 @@ export const TEST_STACKS: TestStack[] = [
   ...STORAGE_STRATEGIES.flatMap((strategy) =>
     ["vllm", "sglang"].filter((b) => !(strategy === "s3Streaming" && b === "sglang")).map((b) => dynamoStack(strategy, b)),
   ),
+  ...STORAGE_STRATEGIES.filter((s) => s !== "hostPath").flatMap((strategy) => ["vllm", "sglang"].map((e) => groupStack(strategy, e))),
 ];

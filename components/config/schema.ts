@@ -21,6 +21,8 @@ export const STORAGE_STRATEGIES = ["hostPath", "localPath", "longhorn", "fluid",
 export const ENGINES = ["vllm", "sglang", "dynamo"] as const;
 /** The engines a Dynamo worker runs (`models[].dynamo.backend`). */
 export const DYNAMO_BACKENDS = ["vllm", "sglang"] as const;
+/** How a group of nodes splits a model (`models[].multiNode.mode`). */
+export const MULTI_NODE_MODES = ["pipeline", "data", "tensor"] as const;
 
 const dnsLabel = (max: number) =>
   z
@@ -518,7 +520,47 @@ const model = z.strictObject({
     "The model's size in GiB, e.g. `16`: sizes the caches, claims, memory and the startup budget; the mirror refuses files exceeding it by more than 10 %.",
   ),
   replicas: z.number().int().min(1).max(64).default(1).describe("Server pods; not with `autoscaling`."),
-  gpus: z.number().int().min(1).max(16).default(1).describe("GPUs per replica, the tensor parallel size."),
+  gpus: z
+    .number()
+    .int()
+    .min(1)
+    .max(16)
+    .default(1)
+    .describe("GPUs per replica, the tensor parallel size; with `nodes` > 1, the GPUs of each node of the group."),
+  nodes: z
+    .number()
+    .int()
+    .min(1)
+    .max(16)
+    .default(1)
+    .describe(
+      "Nodes per replica: above 1, a LeaderWorkerSet of that many pods (one per node, `gpus` each) serves the model as one group (see [Models larger than one node](engines.md#models-larger-than-one-node)).",
+    ),
+  multiNode: z
+    .strictObject({
+      mode: z
+        .enum(MULTI_NODE_MODES)
+        .optional()
+        .describe(
+          "How a group splits the model: vLLM `pipeline` (tensor parallel within a node, pipeline across nodes; its default) or `data` (a data-parallel rank per node, the MoE form); SGLang `tensor` (tensor parallel across all the group's GPUs; its default).",
+        ),
+      port: z
+        .number()
+        .int()
+        .min(1024)
+        .max(65535)
+        .default(29500)
+        .describe("The leader's rendezvous port (vLLM `--master-port` / `--data-parallel-rpc-port`, SGLang `--dist-init-addr`)."),
+      resources: z
+        .record(
+          z.string().regex(/^[a-z0-9.-]+\/[a-z0-9_.-]+$/, { error: "must be an extended resource name such as rdma/ib" }),
+          z.string().regex(/^[0-9]+$/, { error: 'must be a whole count such as "1"' }),
+        )
+        .default({})
+        .describe('Extra per-node resources for the interconnect, requested and limited on every member, e.g. `{ rdma/ib: "1" }`.'),
+    })
+    .optional()
+    .describe("Settings of a group spanning nodes (`nodes` > 1)."),
   maxModelLen: positiveInt
     .optional()
     .describe(
@@ -776,6 +818,23 @@ export const stackConfigSchema = z.strictObject({
     .describe(
       "Node-local compile and JIT caches, so restarts compile less (see [Persistent compile caches](engines.md#persistent-compile-caches)).",
     ),
+  lws: z
+    .strictObject({
+      install: helmInstall
+        .partial()
+        .default({})
+        .transform((v) => ({
+          enabled: v.enabled ?? false,
+          namespace: v.namespace ?? "lws-system",
+          chartVersion: v.chartVersion ?? "0.9.0",
+          repository: v.repository ?? "oci://registry.k8s.io/lws/charts",
+        }))
+        .describe(
+          "Helm-installs the LeaderWorkerSet controller (chart `lws` 0.9.0 from `oci://registry.k8s.io/lws/charts` into `lws-system` unless set otherwise).",
+        ),
+    })
+    .prefault({})
+    .describe("The LeaderWorkerSet controller the models with `nodes` > 1 need."),
   dynamo: z
     .strictObject({
       install: helmInstall
@@ -850,6 +909,8 @@ export type ModelConfig = Parsed["models"][number];
 export type HiCacheConfig = z.output<typeof hicache>;
 export type DynamoBackend = (typeof DYNAMO_BACKENDS)[number];
 export type DynamoConfig = Parsed["dynamo"];
+export type LwsConfig = Parsed["lws"];
+export type MultiNodeMode = (typeof MULTI_NODE_MODES)[number];
 export type HostPathConfig = z.output<typeof hostPath>;
 export type LocalPathConfig = z.output<typeof localPath>;
 export type LonghornConfig = z.output<typeof longhorn>;

@@ -5,7 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigIssue } from "../config/issues";
-import { EngineName, KubernetesConfig, ModelConfig } from "../config/schema";
+import { EngineName, KubernetesConfig, ModelConfig, MultiNodeMode } from "../config/schema";
 import { withRegistry } from "../images";
 
 /** Where the engine reads weights from, as decided by the storage strategy or the mirror switch. */
@@ -28,7 +28,15 @@ export interface EngineLaunchArgs {
   readonly metrics?: boolean;
   /** Writable directory for the HiCache `file` L3 backend, when the model uses it. */
   readonly kvCacheDir?: string;
+  /** Which member of a group spanning nodes (`models[].nodes` > 1) the pod is; the leader serves HTTP. Default: leader. */
+  readonly role?: GroupRole;
 }
+
+/** A member of a LeaderWorkerSet group: the leader (rank 0, the HTTP server) or a worker. */
+export type GroupRole = "leader" | "worker";
+
+/** The env LeaderWorkerSet gives every member (its webhook), expanded by the kubelet in the args. */
+export const LWS_ENV = { leaderAddress: "LWS_LEADER_ADDRESS", groupSize: "LWS_GROUP_SIZE", workerIndex: "LWS_WORKER_INDEX" } as const;
 
 /** The container command, arguments and plain (non-secret) environment. */
 export interface EngineLaunch {
@@ -157,4 +165,12 @@ export function cacheEnv(): k8s.types.input.core.v1.EnvVar[] {
     { name: "TRITON_CACHE_DIR", value: `${CACHE_ROOT}/triton` },
     { name: "TORCHINDUCTOR_CACHE_DIR", value: `${CACHE_ROOT}/torchinductor` },
   ];
+}
+
+/** The modes each engine's group can run, its default first. */
+export const GROUP_MODES: Record<"vllm" | "sglang", readonly MultiNodeMode[]> = { vllm: ["pipeline", "data"], sglang: ["tensor"] };
+
+/** The group's mode: the configured one, else the engine's default. */
+export function groupMode(engine: "vllm" | "sglang", mode: MultiNodeMode | undefined): MultiNodeMode {
+  return mode ?? GROUP_MODES[engine][0];
 }

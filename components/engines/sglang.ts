@@ -1,7 +1,7 @@
 /** SGLang (`python3 -m sglang.launch_server`, port 30000, /health). Flags follow SGLang v0.5.23. */
 import { ConfigIssue } from "../config/issues";
 import { ModelConfig } from "../config/schema";
-import { API_KEY_CONFIG_FILE, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine } from "./engine";
+import { API_KEY_CONFIG_FILE, cacheEnv, commonCompileCacheEnv, EngineLaunch, EngineLaunchArgs, InferenceEngine, LWS_ENV } from "./engine";
 
 export const SGLANG_IMAGE = "lmsysorg/sglang:v0.5.23";
 /** Where the server-args file with the API key is mounted from the model's Secret. */
@@ -22,12 +22,25 @@ export function hicacheArgs(model: ModelConfig): string[] {
   return args;
 }
 
+/** A group's flags (LeaderWorkerSet's SGLang example): tensor parallel over every GPU of the group, each member at its rank. */
+export function sglangGroupArgs(model: ModelConfig): string[] {
+  if (model.nodes === 1) return [];
+  return [
+    "--dist-init-addr",
+    `$(${LWS_ENV.leaderAddress}):${model.multiNode?.port ?? 29500}`,
+    "--nnodes",
+    String(model.nodes),
+    "--node-rank",
+    `$(${LWS_ENV.workerIndex})`,
+  ];
+}
+
 export function sglangArgs({ model, source, metrics }: EngineLaunchArgs): EngineLaunch["args"] {
   const args: EngineLaunch["args"] = ["-m", "sglang.launch_server", "--model-path"];
   if (source.kind === "path") args.push(source.path);
   else if (source.kind === "s3") args.push(source.uri);
   else args.push(source.repo, "--revision", source.revision);
-  args.push("--host", "0.0.0.0", "--port", "30000", "--served-model-name", model.name, "--tp-size", String(model.gpus));
+  args.push("--host", "0.0.0.0", "--port", "30000", "--served-model-name", model.name, "--tp-size", String(model.gpus * model.nodes));
   if (model.maxModelLen !== undefined) args.push("--context-length", String(model.maxModelLen));
   if (model.gpuMemoryUtilization !== undefined) args.push("--mem-fraction-static", String(model.gpuMemoryUtilization));
   if (source.kind === "s3") {
@@ -36,7 +49,7 @@ export function sglangArgs({ model, source, metrics }: EngineLaunchArgs): Engine
     args.push("--load-format", "runai_streamer", "--model-loader-extra-config", JSON.stringify(extra));
   }
   if (metrics) args.push("--enable-metrics");
-  return [...args, ...hicacheArgs(model), ...model.extraArgs];
+  return [...args, ...hicacheArgs(model), ...sglangGroupArgs(model), ...model.extraArgs];
 }
 
 export const sglangEngine: InferenceEngine = {

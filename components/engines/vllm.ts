@@ -7,8 +7,12 @@ import {
   EngineLaunch,
   EngineLaunchArgs,
   EngineModelSource,
+  groupMode,
+  GroupRole,
   InferenceEngine,
+  LWS_ENV,
 } from "./engine";
+import { ModelConfig } from "../config/schema";
 
 export const VLLM_IMAGE = "vllm/vllm-openai:v0.33.0";
 
@@ -21,7 +25,46 @@ export function runaiExtraConfig(source: Extract<EngineModelSource, { kind: "s3"
   return JSON.stringify(extra);
 }
 
-export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["args"] {
+/**
+ * A group's flags (vLLM without Ray, its multi-node docs): every member joins the leader's rendezvous
+ * at its rank; `pipeline` splits the layers across the nodes, `data` makes each node a data-parallel
+ * rank; the workers run headless (no HTTP server).
+ */
+export function vllmGroupArgs(model: ModelConfig, role: GroupRole): string[] {
+  if (model.nodes === 1) return [];
+  const port = String(model.multiNode?.port ?? 29500);
+  const headless = role === "worker" ? ["--headless"] : [];
+  if (groupMode("vllm", model.multiNode?.mode) === "data") {
+    return [
+      "--data-parallel-size",
+      String(model.nodes),
+      "--data-parallel-size-local",
+      "1",
+      "--data-parallel-start-rank",
+      `$(${LWS_ENV.workerIndex})`,
+      "--data-parallel-address",
+      `$(${LWS_ENV.leaderAddress})`,
+      "--data-parallel-rpc-port",
+      port,
+      ...headless,
+    ];
+  }
+  return [
+    "--pipeline-parallel-size",
+    String(model.nodes),
+    "--nnodes",
+    String(model.nodes),
+    "--node-rank",
+    `$(${LWS_ENV.workerIndex})`,
+    "--master-addr",
+    `$(${LWS_ENV.leaderAddress})`,
+    "--master-port",
+    port,
+    ...headless,
+  ];
+}
+
+export function vllmArgs({ model, source, role }: EngineLaunchArgs): EngineLaunch["args"] {
   const args: EngineLaunch["args"] = [];
   if (source.kind === "path") args.push(source.path);
   else if (source.kind === "s3") args.push(source.uri);
@@ -32,7 +75,7 @@ export function vllmArgs({ model, source }: EngineLaunchArgs): EngineLaunch["arg
   if (source.kind === "s3")
     args.push("--load-format", "runai_streamer", "--model-loader-extra-config", runaiExtraConfig(source, model.gpus));
   if (source.kind === "huggingFace") args.push("--download-dir", `${CACHE_ROOT}/huggingface/hub`);
-  return [...args, ...model.extraArgs];
+  return [...args, ...vllmGroupArgs(model, role ?? "leader"), ...model.extraArgs];
 }
 
 export const vllmEngine: InferenceEngine = {

@@ -34,7 +34,7 @@ export interface ScaledObjectArgs {
   /** The Prometheus KEDA queries (`observability.prometheus.serverAddress`). */
   readonly serverAddress: string;
   /** The workload to scale. */
-  readonly workloadKind: "Deployment" | "StatefulSet";
+  readonly workloadKind: "Deployment" | "StatefulSet" | "LeaderWorkerSet";
   /** The model's startup budget: scale-down waits at least this long, so a loading pod is never removed. */
   readonly startupBudgetSeconds: number;
 }
@@ -44,7 +44,12 @@ export function scaledObjectSpec(args: ScaledObjectArgs): Record<string, unknown
   if (!scaling) throw new Error(`models ${args.model.name} has no autoscaling`);
   const { query, metricType } = scalingQuery(args.model, args.engine, scaling.metric);
   return {
-    scaleTargetRef: { apiVersion: "apps/v1", kind: args.workloadKind, name: args.model.name },
+    // A LeaderWorkerSet scales whole groups (its scale subresource counts groups).
+    scaleTargetRef: {
+      apiVersion: args.workloadKind === "LeaderWorkerSet" ? "leaderworkerset.x-k8s.io/v1" : "apps/v1",
+      kind: args.workloadKind,
+      name: args.model.name,
+    },
     minReplicaCount: scaling.minReplicas,
     maxReplicaCount: scaling.maxReplicas,
     pollingInterval: 15,

@@ -6,7 +6,8 @@
  *   host    = SGLang HiCache's host KV pool, per tensor-parallel rank:
  *             --hicache-size GB, or ratio (SGLang's default 2) × the GPU's KV pool, estimated as
  *             gpuMemoryGiB × static fraction (gpuMemoryUtilization, SGLang's 0.88) − weights per GPU
- *   default = ceil(1.2 × sizeGiB) (weights staging) + 8 GiB runtime + shm + host
+ *   default = ceil(1.2 × sizeGiB / shards) (weights staging) + 8 GiB runtime + shm + host
+ *             (shards: the nodes a group splits the weights across, else 1)
  *   minimum = 8 GiB runtime + shm + host   (`models[].memory` below it is refused)
  */
 import { ModelConfig } from "../config/schema";
@@ -18,6 +19,14 @@ export const SGLANG_HICACHE_RATIO = 2;
 export const SGLANG_STATIC_FRACTION = 0.88;
 const GB_IN_GIB = 1e9 / 2 ** 30;
 
+/**
+ * How many ways a group spanning nodes splits the weights: its nodes with pipeline or tensor parallel
+ * across them; 1 for one node, or data parallel, where every rank holds them all.
+ */
+export function weightShards(model: ModelConfig): number {
+  return model.nodes > 1 && model.multiNode?.mode !== "data" ? model.nodes : 1;
+}
+
 /** `/dev/shm`: NCCL needs room for tensor parallel; a small one otherwise. */
 export function shmSizeGiB(gpus: number): number {
   return gpus > 1 ? 8 * gpus : 2;
@@ -26,7 +35,7 @@ export function shmSizeGiB(gpus: number): number {
 /** The KV pool SGLang allocates on one GPU, estimated. */
 export function kvPoolGiBPerGpu(model: ModelConfig): number {
   const fraction = model.gpuMemoryUtilization ?? SGLANG_STATIC_FRACTION;
-  return Math.max(0, model.gpuMemoryGiB * fraction - model.sizeGiB / model.gpus);
+  return Math.max(0, model.gpuMemoryGiB * fraction - model.sizeGiB / weightShards(model) / model.gpus);
 }
 
 /** SGLang HiCache's host KV pool across the pod's tensor-parallel ranks (0 without HiCache). */
@@ -42,7 +51,7 @@ export function minimumMemoryGiB(model: ModelConfig): number {
   return RUNTIME_GIB + shmSizeGiB(model.gpus) + hicacheHostGiB(model);
 }
 
-/** The pod's memory request and limit: `models[].memory`, else the default above. */
+/** The pod's memory request and limit: `models[].memory`, else the default above (a group's member stages its share). */
 export function memoryQuantity(model: ModelConfig): string {
-  return model.memory ?? `${Math.ceil(model.sizeGiB * 1.2) + minimumMemoryGiB(model)}Gi`;
+  return model.memory ?? `${Math.ceil((model.sizeGiB / weightShards(model)) * 1.2) + minimumMemoryGiB(model)}Gi`;
 }

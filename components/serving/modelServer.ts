@@ -15,10 +15,11 @@ import {
   withFailureMessages,
 } from "../cluster";
 import { CompileCacheConfig, ModelConfig } from "../config/schema";
-import { CACHE_ROOT, EngineModelSource, InferenceEngine, serverImage, sourceLocation } from "../engines/engine";
+import { CACHE_ROOT, EngineModelSource, GroupRole, InferenceEngine, serverImage, sourceLocation } from "../engines/engine";
 import { labels, modelAnnotations, selectorLabels } from "../naming";
 import { ModelCachePlan } from "../storage/strategy";
 import { compileCachePieces, mergeEnv } from "./compileCache";
+import { leaderWorkerSetSpec, LWS_API_VERSION, LWS_KIND, WORKER_INDEX_LABEL, workerMemberSpec } from "./leaderWorkerSet";
 import { DGD_API_VERSION, DGD_KIND, DYNAMO_WORKER_COMPONENT, dynamoGraphSpec, firstPodClaimName, workerPodSpec } from "./dynamoGraph";
 import { memoryQuantity, shmSizeGiB } from "./memory";
 import { ServedModelCheck } from "./smokeCheck";
@@ -92,10 +93,11 @@ export function podSpec(
   args: ModelServerArgs,
   startup: StartupEstimate,
   serviceAccountName: pulumi.Input<string>,
+  role: GroupRole = "leader",
 ): k8s.types.input.core.v1.PodSpec {
   const { model, engine, plan, cluster } = args;
   const kube = cluster.kubernetes;
-  const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath, metrics: args.metrics });
+  const launch = engine.launch({ model, source: plan.source, kvCacheDir: plan.kvCache?.mountPath, metrics: args.metrics, role });
   const health = { httpGet: { path: engine.healthPath, port: "http" }, timeoutSeconds: 5 };
   const fromHub = plan.source.kind === "huggingFace";
   const cacheGiB = fromHub ? hubDownloadGiB(model.sizeGiB) : 20;
@@ -106,7 +108,8 @@ export function podSpec(
     plan.source.kind === "huggingFace" && args.hfTokenSecret
       ? [{ name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: args.hfTokenSecret, key: "HF_TOKEN" } } }]
       : [];
-  const gpu = { [kube.gpuResource]: String(model.gpus) };
+  // Each member of a group spanning nodes has the node's GPUs and the interconnect's resources.
+  const gpu = { [kube.gpuResource]: String(model.gpus), ...(model.nodes > 1 ? (model.multiNode?.resources ?? {}) : {}) };
   const memory = memoryQuantity(model);
   const apiKey = args.apiKeySecret ? engine.apiKey(args.apiKeySecret) : { env: [], args: [], volumes: [], volumeMounts: [] };
   const compile = args.compileCache?.enabled ? compileCachePieces(model, engine, kube, args.compileCache, cluster.pythonImage) : undefined;
@@ -179,10 +182,10 @@ export class ModelServer extends pulumi.ComponentResource {
   /** Where the server reports the model it loaded, and what it must report for this revision (where the engine reports it). */
   public readonly servedModel?: ServedModelCheck;
   public readonly startup: StartupEstimate;
-  public readonly workloadKind: "Deployment" | "StatefulSet" | "DynamoGraphDeployment";
+  public readonly workloadKind: "Deployment" | "StatefulSet" | "DynamoGraphDeployment" | "LeaderWorkerSet";
   /** The Deployment or StatefulSet (Pulumi finishes creating it once its pods are Ready), or the DynamoGraphDeployment. */
   public readonly workload: pulumi.CustomResource;
-  /** Whether Pulumi's await of the workload means its pods are Ready (not for a DynamoGraphDeployment: the smoke check tells). */
+  /** Whether Pulumi's await of the workload means its pods are Ready (not for a DynamoGraphDeployment or a LeaderWorkerSet: the smoke check tells). */
   public readonly awaitsReady: boolean;
   /** The labels of the pods that load the model (the smoke check watches them). */
   public readonly loadingPodLabels: Record<string, string>;
@@ -200,7 +203,11 @@ export class ModelServer extends pulumi.ComponentResource {
       `${name}-svc`,
       {
         metadata: { name: model.name, namespace: ns, labels: appLabels },
-        spec: { selector, ports: [{ name: "http", port: engine.port, targetPort: "http" }] },
+        // A group's leader alone serves HTTP.
+        spec: {
+          selector: model.nodes > 1 ? { ...selector, [WORKER_INDEX_LABEL]: "0" } : selector,
+          ports: [{ name: "http", port: engine.port, targetPort: "http" }],
+        },
       },
       child,
     );
@@ -219,7 +226,7 @@ export class ModelServer extends pulumi.ComponentResource {
       [LOAD_ESTIMATE_ANNOTATION]: String(this.startup.probedSeconds),
       ...extra,
     });
-    this.awaitsReady = !engine.dynamo;
+    this.awaitsReady = !engine.dynamo && model.nodes === 1;
     this.loadingPodLabels = selector;
     if (engine.dynamo) {
       // No StatefulSet to make a pod's claim from its template: the claim its first pod would get, kept like it.
@@ -268,7 +275,31 @@ export class ModelServer extends pulumi.ComponentResource {
       );
       const pod = withScripts(withFailureMessages(podSpec(args, this.startup, serviceAccount.metadata.name)), cluster.scripts);
       const template = { metadata: { labels: appLabels, annotations: podAnnotations(pod.annotations) }, spec: pod.spec };
-      if (plan.volumeClaimTemplates.length > 0) {
+      if (model.nodes > 1) {
+        const worker = withScripts(
+          withFailureMessages(podSpec(args, this.startup, serviceAccount.metadata.name, "worker")),
+          cluster.scripts,
+        );
+        this.workloadKind = "LeaderWorkerSet";
+        this.workload = new k8s.apiextensions.CustomResource(
+          `${name}-server`,
+          {
+            apiVersion: LWS_API_VERSION,
+            kind: LWS_KIND,
+            metadata,
+            spec: leaderWorkerSetSpec({
+              model,
+              replicas: initialReplicas(model),
+              labels: appLabels,
+              annotations: podAnnotations(pod.annotations),
+              leader: pod.spec,
+              worker: workerMemberSpec(worker.spec),
+              volumeClaimTemplates: plan.volumeClaimTemplates,
+            }),
+          },
+          workloadOpts,
+        );
+      } else if (plan.volumeClaimTemplates.length > 0) {
         this.workloadKind = "StatefulSet";
         this.workload = new k8s.apps.v1.StatefulSet(
           `${name}-server`,

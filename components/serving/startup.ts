@@ -1,7 +1,8 @@
 /**
  * Start-time model, shared by the startup probe, Pulumi's await timeout and the outputs.
  *
- *   load    = sizeGiB * 1024 / serveMiBps            (engine reading weights, cold node)
+ *   load    = sizeGiB * 1024 / serveMiBps            (engine reading weights, cold node; a group
+ *                                                     splitting the model across N nodes: its share, / N)
  *   fill    = sizeGiB * 1024 / fillMiBps             (preload/DataLoad/first copy; 0 when streaming)
  *   probed  = load + warmup, plus fill when the engine container downloads itself (mirror: false)
  *   budget  = ceil(2 * probed), at least 300 s       (startupProbe: never kill a loading pod)
@@ -13,6 +14,7 @@
  */
 import { ModelConfig } from "../config/schema";
 import { Bandwidth, FillAt } from "../storage/strategy";
+import { weightShards } from "./memory";
 
 export const PROBE_PERIOD_SECONDS = 10;
 export const MIN_BUDGET_SECONDS = 300;
@@ -37,7 +39,8 @@ export function estimateStartup(model: ModelConfig, bandwidth: Bandwidth, engine
   const mib = model.sizeGiB * 1024;
   const warmupSeconds = model.startup.warmupSeconds ?? engineWarmupSeconds;
   const serve = model.startup.bandwidthMiBps ?? bandwidth.serveMiBps;
-  const loadSeconds = Math.ceil(mib / serve);
+  // A group splitting the model (pipeline or tensor parallel across nodes): each member loads its share, in parallel.
+  const loadSeconds = Math.ceil(mib / weightShards(model) / serve);
   const fillSeconds = bandwidth.fillMiBps > 0 ? Math.ceil(mib / bandwidth.fillMiBps) : 0;
   const probedSeconds = (fillAt === "engine" ? fillSeconds : 0) + loadSeconds + warmupSeconds;
   const computed = Math.max(MIN_BUDGET_SECONDS, Math.ceil(2 * probedSeconds));
@@ -51,7 +54,7 @@ export function estimateStartup(model: ModelConfig, bandwidth: Bandwidth, engine
     budgetSeconds,
     failureThreshold,
     coldStartSeconds: fillSeconds + loadSeconds + warmupSeconds,
-    warmStartSeconds: Math.ceil(mib / bandwidth.warmMiBps) + warmupSeconds,
+    warmStartSeconds: Math.ceil(mib / weightShards(model) / bandwidth.warmMiBps) + warmupSeconds,
     awaitSeconds: (fillAt === "initContainer" ? fillSeconds : 0) + budgetSeconds + (model.startup.pullSeconds ?? DEFAULT_PULL_SECONDS),
   };
 }

@@ -207,6 +207,65 @@ describe.each(DYNAMO_MATRIX)("dynamo × %s × %s on a real API server", (strateg
   });
 });
 
+const GROUP_MATRIX = STORAGE_STRATEGIES.filter((s) => s !== "hostPath").flatMap((strategy) =>
+  ["vllm", "sglang"].map((engine) => [strategy, engine] as const),
+);
+
+describe.each(GROUP_MATRIX)("%s × %s on 2 nodes on a real API server", (strategy, engine) => {
+  it("applies the LeaderWorkerSet strictly against LWS v0.9.0's CRD, and its leader and worker templates as Pods (dry run)", async () => {
+    const namespace = `it-group-${strategy.toLowerCase()}-${engine}`;
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, nodeSelector: { "nvidia.com/gpu.present": "true" } },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy, ...(strategy === "fluid" ? { fluid: { replicas: 2 } } : {}) },
+      networkPolicy: { enabled: true, clientNamespaceLabels: { team: "apps" } },
+      apiKey: "integration-key-0123456789abcdef",
+      models: [
+        {
+          name: "group",
+          huggingFace: "Qwen/Qwen2.5-7B-Instruct",
+          revision: REV_A,
+          engine,
+          sizeGiB: 16,
+          gpus: 2,
+          nodes: 2,
+          replicas: strategy === "localPath" ? 1 : 2,
+          multiNode: { resources: { "rdma/ib": "1" } },
+          ...imageFor(strategy, engine),
+        },
+      ],
+    };
+    const objects = desiredObjects((await runProgram(raw, ["apiKey"], { preview: false })).resources);
+    await applyAll(objects);
+    const groups = objects.filter((d) => d.object.kind === "LeaderWorkerSet");
+    expect(groups.length).toBe(1);
+    const stored = (await kube.get(groups[0].object)) as unknown as {
+      spec: {
+        leaderWorkerTemplate: {
+          size: number;
+          leaderTemplate: { metadata: object; spec: { volumes?: object[] } };
+          workerTemplate: { metadata: object; spec: { volumes?: object[] } };
+          volumeClaimTemplates?: Array<{ metadata: { name: string } }>;
+        };
+      };
+    };
+    const template = stored.spec.leaderWorkerTemplate;
+    expect(template.size).toBe(2);
+    await kube.apply({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace } });
+    // The volumes the controller adds from the claim templates, as a StatefulSet's does (`<template>-<pod>`).
+    const claims = (template.volumeClaimTemplates ?? []).map((t) => ({
+      name: t.metadata.name,
+      persistentVolumeClaim: { claimName: `${t.metadata.name}-group-0` },
+    }));
+    for (const [role, member] of Object.entries({ leader: template.leaderTemplate, worker: template.workerTemplate })) {
+      const spec = { ...member.spec, volumes: [...(member.spec.volumes ?? []), ...claims] };
+      const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: `group-${role}`, namespace, ...member.metadata }, spec };
+      await expect(kube.apply(pod as KubeObject, { dryRun: true }), role).resolves.toBeDefined();
+    }
+  });
+});
+
 describe("the DynamoGraphDeployment schema", () => {
   it("is refused by the schema where a field is unknown (the schema is strict but for podTemplate)", async () => {
     const namespace = "it-dynamo-refusals";

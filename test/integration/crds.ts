@@ -14,6 +14,9 @@ const FLUID_CRDS = ["data.fluid.io_datasets.yaml", "data.fluid.io_alluxioruntime
 /** The Prometheus Operator whose PodMonitor CRD the API server gets (its module ships the CRDs). */
 export const PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator@v0.85.0";
 
+/** LeaderWorkerSet, whose CRD the API server gets (v0.9.0: the newest release the proxy serves whole). */
+export const LWS_MODULE = "sigs.k8s.io/lws@v0.9.0";
+
 /** KEDA, whose ScaledObject CRD the API server gets. */
 export const KEDA_MODULE = "github.com/kedacore/keda/v2@v2.21.0";
 
@@ -39,13 +42,14 @@ async function waitEstablished(kube: KubeClient, crd: KubeObject): Promise<void>
  */
 export const DYNAMO_CRD_FILE = join(__dirname, "crds", "dynamographdeployments-v1beta1.yaml");
 
-/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs, the Prometheus Operator's PodMonitor, KEDA's ScaledObject and Dynamo's DynamoGraphDeployment, and waits until they are served. */
+/** Installs Fluid's Dataset, AlluxioRuntime and DataLoad CRDs, the Prometheus Operator's PodMonitor, KEDA's ScaledObject, LeaderWorkerSet's and Dynamo's DynamoGraphDeployment, and waits until they are served. */
 export async function installCrds(kube: KubeClient): Promise<void> {
   const crds = [
     ...parseAllDocuments(readFileSync(DYNAMO_CRD_FILE, "utf8")).map((d) => d.toJS() as KubeObject),
     ...moduleCrds(FLUID_MODULE, "config/crd/bases", FLUID_CRDS),
     ...moduleCrds(PROMETHEUS_OPERATOR_MODULE, "example/prometheus-operator-crd", ["monitoring.coreos.com_podmonitors.yaml"]),
     ...moduleCrds(KEDA_MODULE, "config/crd/bases", ["keda.sh_scaledobjects.yaml"]),
+    ...moduleCrds(LWS_MODULE, "config/crd/bases", ["leaderworkerset.x-k8s.io_leaderworkersets.yaml"]),
   ];
   for (const crd of crds) {
     await kube.apply(crd);

@@ -307,6 +307,36 @@ describe("models[].rollout: surge through the engine", () => {
   }, 300_000);
 });
 
+describe("a model on two nodes through the engine", () => {
+  it("creates the LeaderWorkerSet, previews no change, rolls a revision, destroys it and keeps the weights", async () => {
+    const namespace = "e2e-group";
+    const group = (revision: string) => [{ ...models("sglang", revision)[1], name: "g", nodes: 2, gpus: 2 }];
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "longhorn" },
+      lws: { install: { enabled: false } },
+      models: group(REV_B1),
+    };
+    const stack = await engine.stack("group", raw, { hfToken: HF_TOKEN });
+    expect((await stack.up()).summary.result).toBe("succeeded");
+    const lws = await kube.get({ apiVersion: "leaderworkerset.x-k8s.io/v1", kind: "LeaderWorkerSet", metadata: { name: "g", namespace } });
+    expect((lws as unknown as { spec: { leaderWorkerTemplate: { size: number } } }).spec.leaderWorkerTemplate.size).toBe(2);
+    const again = await stack.preview();
+    expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+    await engine.setConfig(stack, "models", group(REV_B2));
+    const recorder = stepRecorder();
+    expect((await stack.up({ onEvent: recorder.onEvent })).summary.result).toBe("succeeded");
+    expect(recorder.steps.filter((s) => s.op === "update").map((s) => s.name)).toContain("g-server");
+    const managed = managedObjects(await stack.exportStack());
+    expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
+    const kept = managed.filter((o) => o.name === "namespace" || o.ref.kind === "PersistentVolumeClaim");
+    expect(kept.map((o) => o.key).sort()).toEqual([`Namespace /${namespace}`, `PersistentVolumeClaim ${namespace}/g-weights`]);
+    expect(await settled(managed.filter((o) => !kept.includes(o)))).toEqual([]);
+  }, 300_000);
+});
+
 describe("engine: dynamo through the engine", () => {
   it("creates the DynamoGraphDeployment on the v1beta1 schema, previews no change, destroys it and keeps the weights", async () => {
     const namespace = "e2e-dynamo";

@@ -62,6 +62,37 @@ const dynamo = {
   metrics: dynamoEngines.vllm.metrics,
 };
 
+/** A group's command lines (models[].nodes: 2), per engine and mode, for the leader and a worker. */
+function groupModel(engine: "vllm" | "sglang", mode: string) {
+  return parseStackConfig({
+    environment: "dev",
+    objectStore: { provider: "minio", bucket: "llm-models" },
+    storage: { strategy: "longhorn" },
+    models: [{ name: "group", huggingFace: "Qwen/Qwen2.5-7B-Instruct", engine, sizeGiB: 16, gpus: 2, nodes: 2, multiNode: { mode } }],
+  }).models[0];
+}
+const groups = Object.fromEntries(
+  [
+    ["vllm", "pipeline", vllmEngine],
+    ["vllm", "data", vllmEngine],
+    ["sglang", "tensor", sglangEngine],
+  ].flatMap(([name, mode, engine]) => {
+    const model = groupModel(name as "vllm" | "sglang", mode as string);
+    const source = { kind: "path" as const, path: "/models/Qwen/Qwen2.5-7B-Instruct/main" };
+    const e = engine as typeof vllmEngine;
+    return [
+      [
+        `${name}/${mode}`,
+        {
+          engine: name,
+          leader: e.launch({ model, source, role: "leader" }).args,
+          worker: e.launch({ model, source, role: "worker" }).args,
+        },
+      ],
+    ];
+  }),
+);
+
 process.stdout.write(
-  JSON.stringify({ engines: facts, dynamo, hubTransferEnv: HUB_TRANSFER_ENV.map((e) => e.name), sampleApiKey: SAMPLE_API_KEY }),
+  JSON.stringify({ engines: facts, dynamo, groups, hubTransferEnv: HUB_TRANSFER_ENV.map((e) => e.name), sampleApiKey: SAMPLE_API_KEY }),
 );

@@ -242,3 +242,19 @@ def test_every_dynamo_metric_name_is_one_the_frontend_exports(dynamo):
             continue
         suffix = name.removeprefix("dynamo_frontend_")
         assert re.search(rf'=\s*"{re.escape(suffix)}"', names), f"ai-dynamo-runtime {dynamo['version']} exports no frontend metric {suffix} ({role})"
+
+
+@pytest.mark.parametrize("group", ["vllm/pipeline", "vllm/data", "sglang/tensor"])
+def test_every_group_flag_is_one_the_pinned_engine_parser_accepts(facts, group):
+    """A model on several nodes (a LeaderWorkerSet): the leader's and a worker's flags, LWS's
+    `$(LWS_…)` references in place of the values the kubelet expands, are all the pinned parser's."""
+    rendered = render_facts()["groups"][group]
+    engine = rendered["engine"]
+    accepted = set(engine_flags.extract(engine, facts[engine]["version"])["flags"])
+    for role in ("leader", "worker"):
+        args = rendered[role]
+        flags = {a.split("=")[0] for a in args if a.startswith("--")}
+        assert flags <= accepted, f"{group} {role}: not accepted by {engine} {facts[engine]['version']}: {sorted(flags - accepted)}"
+        assert "$(LWS_WORKER_INDEX)" in args and any("$(LWS_LEADER_ADDRESS)" in a for a in args)
+    if engine == "vllm":
+        assert "--headless" in rendered["worker"] and "--headless" not in rendered["leader"]
