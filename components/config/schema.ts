@@ -298,18 +298,26 @@ const helmInstall = z.strictObject({
   repository: z.string().url().describe("The Helm repository's URL."),
 });
 
-const fluid = z.strictObject({
-  runtime: z.enum(["alluxio"]).default("alluxio").describe("The Fluid runtime of the cache: `alluxio`, an AlluxioRuntime."),
-  install: helmInstall
+/** A chart's install settings with its defaults filled in (`enabled` off unless set). */
+function helmInstallWith(defaults: { namespace: string; chartVersion: string; repository: string }) {
+  return helmInstall
     .partial()
     .default({})
     .transform((v) => ({
       enabled: v.enabled ?? false,
-      namespace: v.namespace ?? "fluid-system",
-      chartVersion: v.chartVersion ?? "1.0.6",
-      repository: v.repository ?? "https://fluid-cloudnative.github.io/charts",
-    }))
-    .describe("Helm-installs Fluid itself (its chart 1.0.6 into `fluid-system` unless set otherwise)."),
+      namespace: v.namespace ?? defaults.namespace,
+      chartVersion: v.chartVersion ?? defaults.chartVersion,
+      repository: v.repository ?? defaults.repository,
+    }));
+}
+
+const fluid = z.strictObject({
+  runtime: z.enum(["alluxio"]).default("alluxio").describe("The Fluid runtime of the cache: `alluxio`, an AlluxioRuntime."),
+  install: helmInstallWith({
+    namespace: "fluid-system",
+    chartVersion: "1.0.6",
+    repository: "https://fluid-cloudnative.github.io/charts",
+  }).describe("Helm-installs Fluid itself (its chart 1.0.6 into `fluid-system` unless set otherwise)."),
   cacheMedium: z
     .enum(["MEM", "SSD", "HDD"])
     .default("SSD")
@@ -328,16 +336,11 @@ const fluid = z.strictObject({
 });
 
 const juicefs = z.strictObject({
-  install: helmInstall
-    .partial()
-    .default({})
-    .transform((v) => ({
-      enabled: v.enabled ?? false,
-      namespace: v.namespace ?? "kube-system",
-      chartVersion: v.chartVersion ?? "0.30.2",
-      repository: v.repository ?? "https://juicedata.github.io/charts/",
-    }))
-    .describe("Helm-installs the JuiceFS CSI driver (its chart 0.30.2 into `kube-system` unless set otherwise)."),
+  install: helmInstallWith({
+    namespace: "kube-system",
+    chartVersion: "0.30.2",
+    repository: "https://juicedata.github.io/charts/",
+  }).describe("Helm-installs the JuiceFS CSI driver (its chart 0.30.2 into `kube-system` unless set otherwise)."),
   volumeName: dnsLabel(40)
     .default("llm-models")
     .describe(
@@ -820,35 +823,21 @@ export const stackConfigSchema = z.strictObject({
     ),
   lws: z
     .strictObject({
-      install: helmInstall
-        .partial()
-        .default({})
-        .transform((v) => ({
-          enabled: v.enabled ?? false,
-          namespace: v.namespace ?? "lws-system",
-          chartVersion: v.chartVersion ?? "0.9.0",
-          repository: v.repository ?? "oci://registry.k8s.io/lws/charts",
-        }))
-        .describe(
-          "Helm-installs the LeaderWorkerSet controller (chart `lws` 0.9.0 from `oci://registry.k8s.io/lws/charts` into `lws-system` unless set otherwise).",
-        ),
+      install: helmInstallWith({ namespace: "lws-system", chartVersion: "0.9.0", repository: "oci://registry.k8s.io/lws/charts" }).describe(
+        "Helm-installs the LeaderWorkerSet controller (chart `lws` 0.9.0 from `oci://registry.k8s.io/lws/charts` into `lws-system` unless set otherwise).",
+      ),
     })
     .prefault({})
     .describe("The LeaderWorkerSet controller the models with `nodes` > 1 need."),
   dynamo: z
     .strictObject({
-      install: helmInstall
-        .partial()
-        .default({})
-        .transform((v) => ({
-          enabled: v.enabled ?? false,
-          namespace: v.namespace ?? "dynamo-system",
-          chartVersion: v.chartVersion ?? "1.6.1",
-          repository: v.repository ?? "https://helm.ngc.nvidia.com/nvidia/ai-dynamo",
-        }))
-        .describe(
-          "Helm-installs the Dynamo platform (operator, its CRDs and NATS: chart `dynamo-platform` 1.6.1 into `dynamo-system` unless set otherwise).",
-        ),
+      install: helmInstallWith({
+        namespace: "dynamo-system",
+        chartVersion: "1.6.1",
+        repository: "https://helm.ngc.nvidia.com/nvidia/ai-dynamo",
+      }).describe(
+        "Helm-installs the Dynamo platform (operator, its CRDs and NATS: chart `dynamo-platform` 1.6.1 into `dynamo-system` unless set otherwise).",
+      ),
     })
     .prefault({})
     .describe("The NVIDIA Dynamo platform the `engine: dynamo` models need (see [NVIDIA Dynamo](engines.md#nvidia-dynamo))."),
