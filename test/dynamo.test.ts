@@ -231,6 +231,11 @@ describe("what Dynamo cannot serve is refused, naming the key", () => {
       ),
       /models\[0\]\.autoscaling: is not available with engine "dynamo"/,
     ],
+    [
+      "prod, which serves no open endpoint",
+      stack("longhorn", "dynamo", { revision: REV }, { environment: "prod", networkPolicy: { enabled: false } }),
+      /apiKey: is required in environment "prod".*m run engine "dynamo", whose frontend takes no key/,
+    ],
     ["a surge roll", stack("longhorn", "dynamo", { rollout: "surge" }), /models\[0\]\.rollout: is "surge", but the Dynamo operator rolls/],
     [
       "NetworkPolicies",

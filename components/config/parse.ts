@@ -256,9 +256,10 @@ function apiKeyIssues(config: StackConfig, apiKey: string | undefined, apiKeys: 
   const names = config.models.map((m) => m.name);
   const open = names.filter((name) => !config.authenticatedModels.includes(name));
   if (SECURED_ENVIRONMENTS.includes(config.environment) && open.length > 0) {
+    const graphs = config.models.filter((m) => m.engine === "dynamo" && open.includes(m.name)).map((m) => m.name);
     issues.push({
       path: ["apiKey"],
-      message: `is required in environment ${JSON.stringify(config.environment)}, where no model serves an open endpoint (${open.join(", ")} would); ${hint}, or set llm-serving:apiKeys.<model> for each model`,
+      message: `is required in environment ${JSON.stringify(config.environment)}, where no model serves an open endpoint (${open.join(", ")} would); ${hint}, or set llm-serving:apiKeys.<model> for each model${graphs.length ? `. ${graphs.join(", ")} run engine "dynamo", whose frontend takes no key: serve them from a stack of another environment, behind a gateway that checks keys` : ""}`,
     });
   }
   for (const [name, value] of Object.entries(apiKeys ?? {})) {
