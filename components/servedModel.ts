@@ -192,14 +192,15 @@ export class ServedModel extends pulumi.ComponentResource {
         { parent: server, dependsOn: plan.dependsOn },
       );
     }
-    // After the server: Pulumi waits for it to be Ready (for a Dynamo graph, the smoke check does), so
-    // the new revision is verified and served.
+    // After the smoke check has seen the new revision answer (and after the server's own await where
+    // Pulumi has one): the provider's Deployment await alone can call a rollout complete whose pods
+    // never came up (seen on a node, an image that does not exist), and the old revision must stay.
     if (plan.revisionCleanup && smokeCheck) {
       revisionCleanupJob(
         `${model.name}-prune-revisions`,
         { model, cluster, keepRevisions: config.storage.keepRevisions },
         plan.revisionCleanup,
-        { parent: server, dependsOn: [server.awaitsReady ? server.workload : smokeCheck] },
+        { parent: server, dependsOn: server.awaitsReady ? [server.workload, smokeCheck] : [smokeCheck] },
       );
     } else if (plan.revisionCleanup) {
       pulumi.log.warn(

@@ -131,9 +131,14 @@ describe("revision cleanup (storage.keepRevisions)", () => {
   ] as const)("%s: a Job after the server removes superseded revisions from the shared cache", async (strategy, uid, nodeSelector) => {
     const run = await runProgram(rawFor(strategy, "vllm", "minio"));
     const job = run.one(JOB, "m-prune-revisions");
-    // Created after the server is Ready (Pulumi awaits it): the new revision is verified and served.
+    // Created after the server is Ready (Pulumi awaits it) and after the smoke check has seen the new
+    // revision answer: Pulumi's Deployment await alone can call a rollout complete whose pods never
+    // came up (seen on the node with an image that does not exist), and the old revision must stay.
     expect(job.parent).toBe("llm-serving:serving:ModelServer::m");
-    expect(job.opts.dependsOn).toEqual([expect.objectContaining({ __name: "m-server" })]);
+    expect(job.opts.dependsOn).toEqual([
+      expect.objectContaining({ __name: "m-server" }),
+      expect.objectContaining({ __name: "m-smoke-check" }),
+    ]);
     expect(job.inputs.spec.ttlSecondsAfterFinished).toBeUndefined();
     const pod = podSpecOf(job);
     const [prune] = pod.containers;
