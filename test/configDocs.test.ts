@@ -1,7 +1,8 @@
 /**
  * The docs: docs/configuration.md is what `npm run docs` generates from the schema (and prettier
- * leaves it as it is), every key of the schema has a description, and every relative link in
- * README.md and docs/*.md points to a file that exists and, with an anchor, to one of its headings.
+ * leaves it as it is), every key of the schema has a description, every relative link in README.md
+ * and docs/*.md points to a file that exists and, with an anchor, to one of its headings, and the
+ * README's "what is proven where" table claims a real node for exactly the node suite's scenarios.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, posix } from "node:path";
@@ -152,5 +153,34 @@ describe("links in README.md and docs/", () => {
       "docs/b.md: a.md#nope (no heading #nope in docs/a.md)",
       "docs/b.md: #c (no heading #c in docs/b.md)",
     ]);
+  });
+});
+
+describe("README: what is proven where", () => {
+  const section = (/## What is proven where\n([\s\S]*?)\n## /.exec(readFileSync(join(repo, "README.md"), "utf8")) ?? ["", ""])[1];
+  const rows = section.split("\n").filter((line) => line.startsWith("| `"));
+  /** The node suite's scenarios as `strategy × engine` (their titles, and localStack's hostPath × vLLM). */
+  const scenarios = [
+    "hostPath × vLLM",
+    ...[...readFileSync(join(repo, "test/node/strategies.test.ts"), "utf8").matchAll(/^ {4}title: "([^"]+)"/gm)].map((m) => m[1]),
+  ].map((title) => /^(.+?) × (vLLM|SGLang)/.exec(title)!.slice(1));
+
+  it("reads the node suite's scenarios", () => expect(scenarios.length).toBeGreaterThanOrEqual(6));
+
+  it.each(scenarios.map(([strategy, engine]) => [`${strategy} × ${engine}`, strategy, engine]))(
+    "%s is a real-node row",
+    (_, strategy, engine) => {
+      const row = rows.find((line) => line.split("|")[1].includes(`\`${strategy}\` × ${engine}`));
+      expect(row, `README.md has no row for \`${strategy}\` × ${engine}`).toBeDefined();
+      expect(row!.split("|")[2]).toContain("real node");
+    },
+  );
+
+  it("claims a real node for nothing the node suite does not run", () => {
+    for (const row of rows.filter((line) => line.split("|")[2].includes("real node"))) {
+      for (const [, strategy, engine] of row.split("|")[1].matchAll(/`([^`]+)` × (vLLM|SGLang)/g)) {
+        expect(scenarios, row).toContainEqual([strategy, engine]);
+      }
+    }
   });
 });
