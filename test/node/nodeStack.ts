@@ -212,6 +212,36 @@ export class NodeRun {
     });
   }
 
+  /**
+   * Waits until no pod of an earlier run still holds one of the node's GPUs (a server pod of a
+   * namespace still terminating): a roll here counts on the node's two. Fails naming the pods.
+   */
+  async nodeFree(seconds = 180): Promise<void> {
+    interface Pod {
+      metadata: { namespace: string; name: string; deletionTimestamp?: string };
+      spec: { containers: { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }[] };
+      status: { phase: string };
+    }
+    const holding = () =>
+      (JSON.parse(kubectl("get", "pods", "--all-namespaces", "-o", "json")) as { items: Pod[] }).items.filter(
+        (pod) =>
+          pod.metadata.namespace !== this.namespace &&
+          !["Succeeded", "Failed"].includes(pod.status.phase) &&
+          pod.spec.containers.some((c) => c.resources?.limits?.["nvidia.com/gpu"] ?? c.resources?.requests?.["nvidia.com/gpu"]),
+      );
+    for (let waited = 0; ; waited += 2) {
+      const pods = holding();
+      if (pods.length === 0) return;
+      if (waited >= seconds) {
+        const names = pods.map(
+          (p) => `${p.metadata.namespace}/${p.metadata.name} (${p.status.phase}${p.metadata.deletionTimestamp ? ", terminating" : ""})`,
+        );
+        throw new Error(`the node's GPUs are still held after ${seconds} s by pods of another run: ${names.join(", ")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+
   async cleanup(): Promise<void> {
     await stopProcess(this.hub);
     kubectl("delete", "namespace", this.namespace, "--ignore-not-found", "--wait=true", "--timeout=180s");

@@ -177,6 +177,8 @@ describe.each(SCENARIOS)("$title on a real node (CPU stand-in engine)", (scenari
 
   beforeAll(async () => {
     run = new NodeRun();
+    // A surge roll needs both of the node's GPUs (CI once saw a roll here find neither free).
+    await run.nodeFree();
     await run.startHub(COMMIT, 1);
     engine = await startEngine(KUBECONFIG);
     const compileCache = scenario.compileCache ? { compileCache: { enabled: true, hostPath: join(run.work, "compile") } } : {};
