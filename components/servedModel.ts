@@ -185,7 +185,8 @@ export class ServedModel extends pulumi.ComponentResource {
           serverPodLabels: server.loadingPodLabels,
           serverReadySeconds: server.startup.awaitSeconds,
           configKey,
-          serviceAccountName: smokeCheckAccount(checkName, cluster, { parent: server }),
+          serviceAccountName: smokeCheckAccount(checkName, cluster, server.rollout, { parent: server }),
+          ...(server.rollout ? { rollout: server.rollout } : {}),
         },
         // Beside the server, not after it (it watches the server's pods while Pulumi awaits them);
         // after what fills the cache, so a failed mirror or preload leaves no check waiting.

@@ -12,7 +12,7 @@ import {
   WAIT_FOR_VERIFIED,
 } from "../components/scripts";
 import { shortHash } from "../components/naming";
-import { MODEL_CONFIG_ANNOTATION } from "../components/serving/smokeCheck";
+import { MODEL_CONFIG_ANNOTATION, POD_TEMPLATE_ANNOTATION } from "../components/serving/smokeCheck";
 import { parseStackConfig } from "../components/stackConfig";
 import { sglangArgs } from "../components/engines/sglang";
 import { vllmArgs } from "../components/engines/vllm";
@@ -391,6 +391,8 @@ describe("smoke check after deploy", () => {
         "READY_SECONDS",
         "POD_NAMESPACE",
         "CONFIG_PATH",
+        "SERVER_WORKLOAD",
+        "POD_TEMPLATE_DIGEST",
         "EXPECTED_MODEL",
         "SERVED_MODEL_URL",
         "SERVED_MODEL_FIELD",
@@ -412,13 +414,14 @@ describe("smoke check after deploy", () => {
     },
   );
 
-  it("reads the namespace's pods with an account of its own, and nothing else", async () => {
+  it("reads the namespace's pods and the server's own workload with an account of its own, and nothing else", async () => {
     const run = await runProgram(rawFor("hostPath", "vllm", "minio"));
     const pod = podSpecOf(run.one(JOB, "m-smoke-check"));
     expect(pod.serviceAccountName).toBe("m-smoke-check");
     expect(pod.automountServiceAccountToken).toBe(true);
     expect(run.one("kubernetes:rbac.authorization.k8s.io/v1:Role", "m-smoke-check-role").inputs.rules).toEqual([
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: ["apps"], resources: ["deployments"], resourceNames: ["m"], verbs: ["get"] },
     ]);
     const binding = run.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "m-smoke-check-role-binding").inputs;
     expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "m-smoke-check" });
@@ -454,6 +457,48 @@ describe("smoke check after deploy", () => {
     expect(await digest({})).toBe(base);
     expect(await digest({ revision: "a09a35458c702b33eeacc393d103063234e8bc28" })).not.toBe(base);
     expect(await digest({ image: "vllm/vllm-openai:v0.33.1" })).not.toBe(base);
+  });
+
+  // A real node: the check passed in 3 s against the previous template's Ready pod (same revision)
+  // while the new pods' init step failed, and Pulumi's Deployment await had called the rollout done.
+  it.each([
+    ["hostPath", "Deployment", "deployments"],
+    ["localPath", "StatefulSet", "statefulsets"],
+  ])(
+    "on %s: waits for its %s to roll out the pod template Pulumi applies (its digest on the workload)",
+    async (strategy, kind, resource) => {
+      const rendered = async (model: Record<string, unknown>) => {
+        const run = await runProgram(rawFor(strategy, "vllm", "minio", model));
+        const workload = run.one(`kubernetes:apps/v1:${kind}`, "m-server").inputs;
+        const env = Object.fromEntries(podSpecOf(run.one(JOB, "m-smoke-check")).containers[0].env.map((e: any) => [e.name, e.value]));
+        const rules = run.one("kubernetes:rbac.authorization.k8s.io/v1:Role", "m-smoke-check-role").inputs.rules;
+        return { workload, env, rules };
+      };
+      const base = await rendered({});
+      expect(base.env.SERVER_WORKLOAD).toBe(`${resource}/m`);
+      const digest = await resolve(base.env.POD_TEMPLATE_DIGEST);
+      expect(digest).toMatch(/^[0-9a-f]{8}$/);
+      expect(await resolve(base.workload.metadata.annotations[POD_TEMPLATE_ANNOTATION])).toBe(digest);
+      // On the workload, not in its pod template: adding it rolls no server.
+      expect(base.workload.spec.template.metadata.annotations[POD_TEMPLATE_ANNOTATION]).toBeUndefined();
+      expect(base.rules[1]).toEqual({ apiGroups: ["apps"], resources: [resource], resourceNames: ["m"], verbs: ["get"] });
+      expect(await resolve((await rendered({})).env.POD_TEMPLATE_DIGEST)).toBe(digest);
+      // Any change of the template changes it (and so replaces the check), the revision's or not.
+      for (const change of [
+        { image: "vllm/vllm-openai:v0.33.1" },
+        { extraArgs: ["--enforce-eager"] },
+        { startup: { budgetSeconds: 900 } },
+      ]) {
+        expect(await resolve((await rendered(change)).env.POD_TEMPLATE_DIGEST), JSON.stringify(change)).not.toBe(digest);
+      }
+    },
+  );
+
+  it("with kubernetes.skipAwait the workload carries no template digest (no check reads it; an upgrade writes nothing)", async () => {
+    const raw = rawFor("hostPath", "vllm", "minio");
+    (raw.kubernetes as Record<string, unknown>) = { ...(raw.kubernetes as Record<string, unknown>), skipAwait: true };
+    const workload = (await runProgram(raw)).one("kubernetes:apps/v1:Deployment", "m-server").inputs;
+    expect(Object.keys(workload.metadata.annotations)).toEqual(["pulumi.com/skipAwait"]);
   });
 
   it("is not created with kubernetes.skipAwait (nothing waits for Ready)", async () => {

@@ -22,7 +22,7 @@ import { compileCachePieces, mergeEnv } from "./compileCache";
 import { leaderWorkerSetSpec, LWS_API_VERSION, LWS_KIND, WORKER_INDEX_LABEL, workerMemberSpec } from "./leaderWorkerSet";
 import { DGD_API_VERSION, DGD_KIND, DYNAMO_WORKER_COMPONENT, dynamoGraphSpec, firstPodClaimName, workerPodSpec } from "./dynamoGraph";
 import { memoryQuantity, shmSizeGiB } from "./memory";
-import { ServedModelCheck } from "./smokeCheck";
+import { POD_TEMPLATE_ANNOTATION, podTemplateDigest, ServedModelCheck, ServerRollout } from "./smokeCheck";
 import { estimateStartup, PROBE_PERIOD_SECONDS, StartupEstimate } from "./startup";
 
 export const INFERENCE_COMPONENT = "inference-server";
@@ -56,6 +56,24 @@ export interface ModelServerArgs {
 /** The replicas a model starts with: KEDA's minimum when it autoscales. */
 export function initialReplicas(model: ModelConfig): number {
   return model.autoscaling?.minReplicas ?? model.replicas;
+}
+
+/** The rollout the smoke check waits for: none with skipAwait, where no check runs. */
+export function serverRollout(
+  resource: ServerRollout["resource"],
+  name: string,
+  template: pulumi.Input<k8s.types.input.core.v1.PodTemplateSpec>,
+  skipAwait: boolean,
+): ServerRollout | undefined {
+  return skipAwait ? undefined : { resource, name, templateDigest: podTemplateDigest(template) };
+}
+
+/** The workload's metadata with its pod template's digest: on the workload, not its pods, whose template it would change. */
+export function withTemplateDigest(
+  metadata: k8s.types.input.meta.v1.ObjectMeta & { annotations: Record<string, string> },
+  rollout: ServerRollout | undefined,
+): k8s.types.input.meta.v1.ObjectMeta {
+  return rollout ? { ...metadata, annotations: { ...metadata.annotations, [POD_TEMPLATE_ANNOTATION]: rollout.templateDigest } } : metadata;
 }
 
 /** The most replicas a model can have (spread, PDB and roll strategy follow it). */
@@ -189,6 +207,8 @@ export class ModelServer extends pulumi.ComponentResource {
   public readonly awaitsReady: boolean;
   /** The labels of the pods that load the model (the smoke check watches them). */
   public readonly loadingPodLabels: Record<string, string>;
+  /** The Deployment or StatefulSet whose rollout the smoke check waits for (none with skipAwait, for a LeaderWorkerSet or Dynamo). */
+  public readonly rollout?: ServerRollout;
 
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("llm-serving:serving:ModelServer", name, {}, opts);
@@ -301,10 +321,11 @@ export class ModelServer extends pulumi.ComponentResource {
         );
       } else if (plan.volumeClaimTemplates.length > 0) {
         this.workloadKind = "StatefulSet";
+        this.rollout = serverRollout("statefulsets", model.name, template, cluster.kubernetes.skipAwait);
         this.workload = new k8s.apps.v1.StatefulSet(
           `${name}-server`,
           {
-            metadata,
+            metadata: withTemplateDigest(metadata, this.rollout),
             spec: {
               serviceName: service.metadata.name,
               replicas: initialReplicas(model),
@@ -320,10 +341,11 @@ export class ModelServer extends pulumi.ComponentResource {
         );
       } else {
         this.workloadKind = "Deployment";
+        this.rollout = serverRollout("deployments", model.name, template, cluster.kubernetes.skipAwait);
         this.workload = new k8s.apps.v1.Deployment(
           `${name}-server`,
           {
-            metadata,
+            metadata: withTemplateDigest(metadata, this.rollout),
             spec: {
               replicas: initialReplicas(model),
               selector: { matchLabels: selector },

@@ -9,6 +9,27 @@ import { runScript, SMOKE_CHECK, withScripts } from "../scripts";
 import { DEFAULT_PULL_SECONDS } from "./startup";
 
 export const MODEL_CONFIG_ANNOTATION = "llm-serving.io/model-config-digest";
+/** On the server's Deployment or StatefulSet: a digest of the pod template Pulumi applied to it. */
+export const POD_TEMPLATE_ANNOTATION = "llm-serving.io/pod-template-digest";
+
+/**
+ * The server's workload as the check reads it: it waits until the workload carries the pod template
+ * of this `up` (`POD_TEMPLATE_ANNOTATION`) and has rolled it out, so pods of an earlier template that
+ * report the same revision (an image, flag or budget change) never pass the check for the new one.
+ */
+export interface ServerRollout {
+  /** The workload's resource in `apps/v1`. */
+  readonly resource: "deployments" | "statefulsets";
+  /** The workload's name. */
+  readonly name: string;
+  /** The digest of its pod template, as in its `POD_TEMPLATE_ANNOTATION`. */
+  readonly templateDigest: pulumi.Input<string>;
+}
+
+/** The digest of a pod template once its inputs are known: what `POD_TEMPLATE_ANNOTATION` holds. */
+export function podTemplateDigest(template: pulumi.Input<k8s.types.input.core.v1.PodTemplateSpec>): pulumi.Output<string> {
+  return pulumi.output(template).apply((resolved) => shortHash(JSON.stringify(resolved)));
+}
 
 /** A server's report of the model it loaded (`InferenceEngine.servedModel`) and the value this revision gives it. */
 export interface ServedModelCheck {
@@ -41,6 +62,8 @@ export interface SmokeCheckArgs {
   readonly configKey: string;
   /** The service account the check reads the server pods with (`smokeCheckAccount`). */
   readonly serviceAccountName: pulumi.Input<string>;
+  /** The server's Deployment or StatefulSet, whose rollout the check waits for. Default: none (a LeaderWorkerSet's or Dynamo's: the served revision only). */
+  readonly rollout?: ServerRollout;
 }
 
 /** How long a server pod may stay unschedulable: the await's scheduling and pull margin (a cluster autoscaler's node may take that). */
@@ -79,6 +102,12 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
             { name: "READY_SECONDS", value: String(args.serverReadySeconds) },
             { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
             { name: "CONFIG_PATH", value: args.configKey },
+            ...(args.rollout
+              ? [
+                  { name: "SERVER_WORKLOAD", value: `${args.rollout.resource}/${args.rollout.name}` },
+                  { name: "POD_TEMPLATE_DIGEST", value: args.rollout.templateDigest },
+                ]
+              : []),
             ...(args.servedModel
               ? [
                   { name: "EXPECTED_MODEL", value: args.servedModel.expected },
@@ -98,7 +127,8 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
     backoffLimit: 1,
     activeDeadlineSeconds: args.serverWaitSeconds + 900,
     template: {
-      // Any change to the model's config changes the template, so the Job runs again after the roll.
+      // Any change to the model's config or the server's pod template (POD_TEMPLATE_DIGEST) changes
+      // the template, so the Job runs again after the roll.
       metadata: {
         labels: labels(args.model.name, "smoke-check"),
         annotations: { [MODEL_CONFIG_ANNOTATION]: shortHash(JSON.stringify(args.model)), ...pod.annotations },
@@ -108,18 +138,24 @@ export function smokeCheckJobSpec(args: SmokeCheckArgs): k8s.types.input.batch.v
   };
 }
 
-/**
- * The check's own identity: a ServiceAccount whose Role may only get and list the namespace's pods,
- * so it can say why a server pod is not scheduled. Its name.
- */
-export function smokeCheckAccount(name: string, cluster: ClusterContext, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
+/** What the check's token may do: list the namespace's pods (why a server pod does not serve) and get the server's workload (its rollout). */
+export function smokeCheckRules(rollout?: ServerRollout): k8s.types.input.rbac.v1.PolicyRule[] {
+  return [
+    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+    ...(rollout ? [{ apiGroups: ["apps"], resources: [rollout.resource], resourceNames: [rollout.name], verbs: ["get"] }] : []),
+  ];
+}
+
+/** The check's own identity: a ServiceAccount with a Role of `smokeCheckRules`. Its name. */
+export function smokeCheckAccount(
+  name: string,
+  cluster: ClusterContext,
+  rollout: ServerRollout | undefined,
+  opts: pulumi.CustomResourceOptions,
+): pulumi.Output<string> {
   const metadata = { name, namespace: cluster.namespace, labels: labels(name, "smoke-check") };
   const account = new k8s.core.v1.ServiceAccount(`${name}-account`, { metadata, automountServiceAccountToken: false }, opts);
-  const role = new k8s.rbac.v1.Role(
-    `${name}-role`,
-    { metadata, rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }] },
-    opts,
-  );
+  const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata, rules: smokeCheckRules(rollout) }, opts);
   new k8s.rbac.v1.RoleBinding(
     `${name}-role-binding`,
     {
@@ -136,8 +172,10 @@ export function smokeCheckAccount(name: string, cluster: ClusterContext, opts: p
  * Created beside the server (after what fills its cache), not after it: while Pulumi awaits the
  * server, the check watches its pods and fails naming the scheduler's reason when none can be placed,
  * or a failing init step's words (the provider's await reports only main containers); it gives up no
- * later than the server's own await, which `pulumi up` waits for anyway. Then it calls the server, so
- * a server that is Ready but does not answer fails the `up`. Kept after completion; any change of the
+ * later than the server's own await, which `pulumi up` waits for anyway. It waits for the workload to
+ * roll out this `up`'s pod template (the provider's Deployment await can call a rollout done before
+ * its pods are: seen on a real node), then calls the server, so a server that is Ready but does not
+ * answer fails the `up`. Kept after completion; any change of the
  * model's config (revision, image, flags) replaces it, so it checks the rolled server again.
  */
 export function smokeCheckJob(name: string, args: SmokeCheckArgs, opts: pulumi.CustomResourceOptions): k8s.batch.v1.Job {

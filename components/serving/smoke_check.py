@@ -3,10 +3,13 @@ model name on /v1/models and answer a 1-token completion. Any other answer fails
 `pulumi up` that waits for it) with the status and the response body, also written to the pod's
 termination message.
 
-Before the completion it waits until the server reports the model this revision serves (vLLM's
-/v1/models `root`, SGLang's /model_info `model_path`): Pulumi can see a Deployment's previous, still
-Ready pods as the rollout's and create the Job before the new revision answers (seen on a real node),
-so only the server itself can say which revision answers.
+Before it calls the server, it waits until the server's Deployment or StatefulSet (SERVER_WORKLOAD)
+carries this `up`'s pod template (its POD_TEMPLATE_DIGEST annotation) and has rolled it out, as
+`kubectl rollout status` judges it: the Job starts beside Pulumi's update of the workload, and the
+previous template's pods, Ready and serving the same revision, would otherwise answer for the new
+one (seen on a real node, where the provider's own await also called such a rollout done). Then it
+waits until the server reports the model this revision serves (vLLM's /v1/models `root`, SGLang's
+/model_info `model_path`), which is all it has for a LeaderWorkerSet or a Dynamo graph.
 
 While it waits, it watches the server's pods through the API server (SERVER_POD_SELECTOR): a pod the
 scheduler cannot place for UNSCHEDULABLE_SECONDS fails the check with the scheduler's reason and what
@@ -24,7 +27,9 @@ program passes the server's whole budget); EXPECTED_MODEL, SERVED_MODEL_URL and 
 the model path, URI or repo the server must report, where and under which field (all three or none);
 SERVER_POD_SELECTOR, UNSCHEDULABLE_SECONDS, READY_SECONDS, POD_NAMESPACE and CONFIG_PATH, the server
 pods' label selector, how long one may stay unschedulable and not Ready, their namespace and the
-model's config key (the watch is off without a selector); the pod's service account token and CA (SERVICEACCOUNT_DIR, default the
+model's config key (the watch is off without a selector); SERVER_WORKLOAD and POD_TEMPLATE_DIGEST,
+the workload (`deployments/NAME` or `statefulsets/NAME`) and the template it must roll out (both or
+none); the pod's service account token and CA (SERVICEACCOUNT_DIR, default the
 kubelet's mount) and KUBERNETES_SERVICE_HOST/PORT reach the API server.
 """
 
@@ -71,18 +76,21 @@ class ServerPodWatch:
         self.next_look = 0.0
         self.unseen = False
 
+    def get(self, path):
+        """GET `path` of the API server with the pod's token: (the object, the API server's time).
+        Raises OSError (HTTPError for an answer other than 2xx), ValueError, KeyError or TypeError."""
+        request = urllib.request.Request(f"{self.api}{path}", headers={"Authorization": f"Bearer {(self.account / 'token').read_text().strip()}"})
+        context = ssl.create_default_context(cafile=str(self.account / "ca.crt"))
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            now = email.utils.parsedate_to_datetime(response.headers["Date"])
+            return json.loads(response.read()), now
+
     def pods(self):
         """The server pods and the API server's time, or None (said once) when it cannot be asked."""
         query = urllib.parse.urlencode({"labelSelector": self.selector})
-        request = urllib.request.Request(
-            f"{self.api}/api/v1/namespaces/{self.namespace}/pods?{query}",
-            headers={"Authorization": f"Bearer {(self.account / 'token').read_text().strip()}"},
-        )
         try:
-            context = ssl.create_default_context(cafile=str(self.account / "ca.crt"))
-            with urllib.request.urlopen(request, timeout=10, context=context) as response:
-                now = email.utils.parsedate_to_datetime(response.headers["Date"])
-                return json.loads(response.read())["items"], now
+            pods, now = self.get(f"/api/v1/namespaces/{self.namespace}/pods?{query}")
+            return pods["items"], now
         except (OSError, ValueError, KeyError, TypeError) as error:
             if not self.unseen:
                 print(f"not watching the server pods: {error}", flush=True)
@@ -165,6 +173,84 @@ def requests(pod):
 
 WATCH = ServerPodWatch(os.environ)
 
+TEMPLATE_ANNOTATION = "llm-serving.io/pod-template-digest"
+
+
+def rollout_progress(workload, digest):
+    """None once `workload` (a Deployment or StatefulSet as the API server has it) runs the pod
+    template `digest` on all its pods, Ready; else what it waits for, in a few words. The rules are
+    `kubectl rollout status`'s, after the template of this `up` has been applied and observed."""
+    metadata, spec, status = workload["metadata"], workload.get("spec", {}), workload.get("status", {})
+    carried = (metadata.get("annotations") or {}).get(TEMPLATE_ANNOTATION)
+    if carried != digest:
+        return f"it carries pod template {carried!r}, not yet {digest!r}"
+    if status.get("observedGeneration", 0) < metadata.get("generation", 0):
+        return f"its controller has not yet seen generation {metadata.get('generation')}"
+    replicas = spec.get("replicas", 1)
+    if workload.get("kind") == "StatefulSet":
+        ready = status.get("readyReplicas", 0)
+        if ready < replicas:
+            return f"{ready} of {replicas} pods Ready"
+        if status.get("updateRevision") != status.get("currentRevision"):
+            return f"{status.get('updatedReplicas', 0)} of {replicas} pods at revision {status.get('updateRevision')}"
+        return None
+    updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
+    if updated < replicas:
+        return f"{updated} of {replicas} pods updated"
+    if status.get("replicas", 0) > updated:
+        return f"{status['replicas'] - updated} old pods still running"
+    if available < updated:
+        return f"{available} of {updated} updated pods available"
+    return None
+
+
+def progress_deadline(workload, digest):
+    """A Deployment's own verdict that the rollout of `digest` stopped progressing (ProgressDeadlineExceeded), or None."""
+    metadata, status = workload["metadata"], workload.get("status", {})
+    if (metadata.get("annotations") or {}).get(TEMPLATE_ANNOTATION) != digest or status.get("observedGeneration", 0) < metadata.get("generation", 0):
+        return None  # the verdict would be on an earlier template's rollout
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return condition.get("message", "ProgressDeadlineExceeded")
+    return None
+
+
+def wait_for_rollout(env):
+    """Waits until the server's workload (SERVER_WORKLOAD, `deployments/NAME` or `statefulsets/NAME`)
+    has rolled out the pod template POD_TEMPLATE_DIGEST: the check starts beside Pulumi's update of
+    it, and pods of the previous template (the same revision, another image or flag) still answer
+    until they are replaced. Meanwhile the watch says why a new pod does not come up."""
+    target, digest = env.get("SERVER_WORKLOAD"), env.get("POD_TEMPLATE_DIGEST")
+    if not target or not digest:
+        return
+    resource, name = target.split("/", 1)
+    path = f"/apis/apps/v1/namespaces/{WATCH.namespace}/{resource}/{name}"
+    deadline = time.monotonic() + CONNECT_RETRY_SECONDS
+    said = None
+    while True:
+        try:
+            workload, _ = WATCH.get(path)
+            waiting = rollout_progress(workload, digest)
+            stalled = progress_deadline(workload, digest) if waiting else None
+            if stalled:
+                fail(f"the server's {target} stopped rolling out ({waiting}): {stalled}")
+        except urllib.error.HTTPError as error:
+            waiting = f"GET {path} answered {error.code}: {error.read().decode(errors='replace')[:300]}"
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            waiting = f"the API server at {WATCH.api} cannot be asked: {error}"
+        if waiting is None:
+            print(f"{target} has rolled out pod template {digest}", flush=True)
+            return
+        if time.monotonic() > deadline:
+            fail(
+                f"the server's {target} has not rolled out pod template {digest} after {CONNECT_RETRY_SECONDS:.0f} s (CONNECT_WAIT_SECONDS): {waiting}"
+            )
+        if waiting != said:
+            print(f"waiting for {target}: {waiting}", flush=True)
+            said = waiting
+        WATCH.look()
+        time.sleep(2)
+
 
 def call(method, url, body=None, timeout=30):
     """Returns (status, text); retries only while the Service does not accept connections yet."""
@@ -225,6 +311,7 @@ def wait_for_served_model(name):
 
 
 def main(base, name):
+    wait_for_rollout(os.environ)
     wait_for_served_model(name)
     models_url = f"{base}/models"
     status, text = call("GET", models_url)

@@ -216,9 +216,10 @@ def test_sglang_reports_its_model_path_on_model_info():
         server.shutdown()
 
 
-def api_server(tmp_path, pods):
-    """A stand-in for the API server's pod list (HTTPS with its own CA, the service account's bearer
-    token), and the service account directory a pod would have mounted."""
+def api_server(tmp_path, pods, workloads=None):
+    """A stand-in for the API server's pod list and, with `workloads` (path -> the answers in turn,
+    the last from then on; an int answers that status), its workload objects (HTTPS with its own CA,
+    the service account's bearer token), and the service account directory a pod would have mounted."""
     account = tmp_path / "serviceaccount"
     account.mkdir()
     subprocess.run(
@@ -230,11 +231,18 @@ def api_server(tmp_path, pods):
     (account / "token").write_text("sa-token\n")
     seen = []
 
+    answers = {path: list(objects) for path, objects in (workloads or {}).items()}
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             seen.append((self.path, self.headers.get("Authorization")))
-            data = json.dumps({"kind": "PodList", "items": pods}).encode()
-            self.send_response(200)
+            status, body = 200, {"kind": "PodList", "items": pods}
+            if self.path.startswith("/apis/"):
+                queue = answers.get(self.path, [404])
+                answer = queue.pop(0) if len(queue) > 1 else queue[0]
+                status, body = (answer, {"kind": "Status", "code": answer}) if isinstance(answer, int) else (200, answer)
+            data = json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -371,4 +379,118 @@ def test_a_server_init_step_that_failed_twice_fails_with_its_words(tmp_path):
     assert run.stderr.strip() == (
         "FATAL: the server pod small-6d4f9-abcde: its init step verify-objects failed 2 times (exit code 1): "
         "FATAL: model.safetensors: missing from the bucket"
+    )
+
+
+DEPLOYMENT = "/apis/apps/v1/namespaces/llm/deployments/small"
+
+
+def deployment(digest, generation=2, observed=2, replicas=1, updated=1, available=1, total=None, conditions=()):
+    """A Deployment as the API server has it: its template's digest, generations and rollout counts."""
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "small", "generation": generation, "annotations": {"llm-serving.io/pod-template-digest": digest}},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": updated if total is None else total,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "conditions": list(conditions),
+        },
+    }
+
+
+def rolling(tmp_path, answers, **extra):
+    """smoke_check.py against a good server, waiting for the Deployment `answers` describe in turn."""
+    server, requests = serve(GOOD)
+    api, seen, env = api_server(tmp_path, [], {DEPLOYMENT: answers})
+    try:
+        env.update(SERVER_WORKLOAD="deployments/small", POD_TEMPLATE_DIGEST="9e1f07aa", **extra)
+        return smoke(f"http://127.0.0.1:{server.server_address[1]}/v1", **env), requests, seen
+    finally:
+        api.shutdown()
+        server.shutdown()
+
+
+def test_the_previous_templates_pods_are_waited_out_before_the_server_is_called(tmp_path):
+    """A real node showed the Job passing against the previous pod template's Ready pod, which served
+    the same revision, while the new template's pods could not start: it waits for the rollout."""
+    answers = [
+        deployment("5c3b2d10", generation=1, observed=1),
+        deployment("9e1f07aa", generation=2, observed=1),
+        deployment("9e1f07aa", updated=1, available=0, total=2),
+        deployment("9e1f07aa", updated=1, available=0),
+        deployment("9e1f07aa"),
+    ]
+    run, requests, seen = rolling(tmp_path, answers, CONNECT_WAIT_SECONDS="60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line for line in run.stdout.splitlines() if "deployments/small" in line]
+    assert lines == [
+        "waiting for deployments/small: it carries pod template '5c3b2d10', not yet '9e1f07aa'",
+        "waiting for deployments/small: its controller has not yet seen generation 2",
+        "waiting for deployments/small: 1 old pods still running",
+        "waiting for deployments/small: 0 of 1 updated pods available",
+        "deployments/small has rolled out pod template 9e1f07aa",
+    ]
+    assert [path for path, _ in seen if path.startswith("/apis/")] == [DEPLOYMENT] * 5
+    assert [r[1] for r in requests] == ["/v1/models", "/v1/completions"]
+
+
+def test_a_rollout_that_never_completes_fails_naming_what_it_waits_for(tmp_path):
+    run, requests, _ = rolling(tmp_path, [deployment("9e1f07aa", updated=0, available=0, total=1)], CONNECT_WAIT_SECONDS="4")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "FATAL: the server's deployments/small has not rolled out pod template 9e1f07aa after 4 s (CONNECT_WAIT_SECONDS): 0 of 1 pods updated"
+    )
+    assert requests == [], "the server's previous pods are never asked"
+
+
+def test_a_rollout_past_its_progress_deadline_fails_with_the_deployments_words(tmp_path):
+    stalled = {
+        "type": "Progressing",
+        "status": "False",
+        "reason": "ProgressDeadlineExceeded",
+        "message": 'ReplicaSet "small-7d9" has timed out progressing.',
+    }
+    run, _, _ = rolling(tmp_path, [deployment("9e1f07aa", updated=1, available=0, conditions=[stalled])], CONNECT_WAIT_SECONDS="60")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        "FATAL: the server's deployments/small stopped rolling out (0 of 1 updated pods available): "
+        'ReplicaSet "small-7d9" has timed out progressing.'
+    )
+    # The verdict of an earlier template's rollout is not this one's: it waits for the new template.
+    (tmp_path / "earlier").mkdir()
+    earlier = deployment("5c3b2d10", generation=1, observed=1, updated=0, available=0, conditions=[stalled])
+    run, requests, _ = rolling(tmp_path / "earlier", [earlier, deployment("9e1f07aa")], CONNECT_WAIT_SECONDS="60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [r[1] for r in requests] == ["/v1/models", "/v1/completions"]
+
+
+def test_a_workload_not_there_yet_or_refused_is_waited_for_and_named(tmp_path):
+    """Created beside the workload and its Role: a 404 or 403 first is waited out; one that stays is named."""
+    run, _, _ = rolling(tmp_path, [404, 403, deployment("9e1f07aa")], CONNECT_WAIT_SECONDS="60")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"waiting for deployments/small: GET {DEPLOYMENT} answered 404: " in run.stdout
+    assert f"waiting for deployments/small: GET {DEPLOYMENT} answered 403: " in run.stdout
+    (tmp_path / "refused").mkdir()
+    run, _, _ = rolling(tmp_path / "refused", [403], CONNECT_WAIT_SECONDS="3")
+    assert run.returncode == 1
+    assert f"after 3 s (CONNECT_WAIT_SECONDS): GET {DEPLOYMENT} answered 403: " in run.stderr
+
+
+def test_a_statefulset_is_rolled_out_when_every_pod_is_ready_at_the_update_revision():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import smoke_check
+
+    def statefulset(ready, current, update, updated=1):
+        metadata = {"generation": 3, "annotations": {"llm-serving.io/pod-template-digest": "9e1f07aa"}}
+        status = {"observedGeneration": 3, "readyReplicas": ready, "currentRevision": current, "updateRevision": update, "updatedReplicas": updated}
+        return {"kind": "StatefulSet", "metadata": metadata, "spec": {"replicas": 2}, "status": status}
+
+    assert smoke_check.rollout_progress(statefulset(1, "small-a", "small-b"), "9e1f07aa") == "1 of 2 pods Ready"
+    assert smoke_check.rollout_progress(statefulset(2, "small-a", "small-b"), "9e1f07aa") == "1 of 2 pods at revision small-b"
+    assert smoke_check.rollout_progress(statefulset(2, "small-b", "small-b", 2), "9e1f07aa") is None
+    assert (
+        smoke_check.rollout_progress(statefulset(2, "small-b", "small-b", 2), "5c3b2d10") == "it carries pod template '9e1f07aa', not yet '5c3b2d10'"
     )
