@@ -4,6 +4,7 @@
 # processes (no systemd), Debian's containerd + runc + CNI plugins, and the local images of
 # scripts/node_images.py imported without a registry.
 #
+#   bash scripts/node-cluster.sh build    build what is missing (binaries, images), start nothing
 #   bash scripts/node-cluster.sh up       build what is missing, start everything, wait for Ready
 #   bash scripts/node-cluster.sh down     stop everything by PID, unmount and remove what `up` made
 #   bash scripts/node-cluster.sh status   what runs, the node's conditions, the imported images
@@ -430,11 +431,15 @@ restart_kubelet() {
   echo "node: kubelet restarted" >&2
 }
 
-up() {
+build() {
   mkdir -p "$NODE_STATE" "$LOGS" "$RUN"
   preflight
   BIN=$(bash scripts/toolchain.sh cluster node)
   IMAGES=$(python3 scripts/node_images.py build)
+}
+
+up() {
+  build
   network
   pki
   configs
@@ -527,6 +532,7 @@ status() {
 }
 
 case "${1:-}" in
+  build) build ;;
   up) up ;;
   down) down ;;
   status) status ;;
