@@ -9,7 +9,7 @@ import { dynamoPlatform } from "./dynamoPlatform";
 import { lwsController } from "./lwsController";
 import { NetworkPolicies } from "./networkPolicies";
 import { Observability, ObservabilityArgs } from "./observability/prometheus";
-import { scriptsConfigMapData } from "./scripts";
+import { scriptsConfigMapData, scriptsConfigMapName } from "./scripts";
 import { labels } from "./naming";
 import { podSecurityLevel, podSecurityLabels, PodSecurityLevel } from "./podSecurity";
 import { PreviewIdentity } from "./previewIdentity";
@@ -63,11 +63,12 @@ export class LlmServing extends pulumi.ComponentResource {
 
     const namespace = kube.createNamespace ? stackNamespace(config, child) : pulumi.output(kube.namespace);
     // Every pod script, mounted where it runs: inline scripts would go through the kubelet's $(VAR) expansion.
+    const scriptsData = scriptsConfigMapData();
     const scripts = new k8s.core.v1.ConfigMap(
       "scripts",
       {
-        metadata: { name: "llm-serving-scripts", namespace, labels: labels("llm-serving-scripts", "scripts") },
-        data: scriptsConfigMapData(),
+        metadata: { name: scriptsConfigMapName(scriptsData), namespace, labels: labels("llm-serving-scripts", "scripts") },
+        data: scriptsData,
       },
       child,
     );

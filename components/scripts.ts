@@ -81,6 +81,16 @@ export function scriptsConfigMapData(): Record<string, string> {
   return Object.fromEntries(POD_SCRIPTS.map((s) => [s.file, s.text]));
 }
 
+/**
+ * The scripts ConfigMap's name, for its content: a changed script makes a new ConfigMap beside the
+ * old one, which Pulumi deletes last, so the servers mounting it roll onto the new one. Under one
+ * fixed name the provider replaces it delete-first, and Pulumi then replaces every Deployment that
+ * mounts it as well (all its pods at once, whatever the rollout).
+ */
+export function scriptsConfigMapName(data: Record<string, string>): string {
+  return `llm-serving-scripts-${shortHash(JSON.stringify(data))}`;
+}
+
 /** A container command running a pod script from the mounted ConfigMap (no kubelet expansion applies to a file). */
 export function runScript(script: PodScript, ...args: pulumi.Input<string>[]): pulumi.Input<string>[] {
   return [script.interpreter, `${SCRIPTS_MOUNT}/${script.file}`, ...args];

@@ -131,7 +131,10 @@ describe("MinIO model store", () => {
     const setupPod = setup.inputs.spec.template.spec;
     expect(setupPod.containers[0].command).toEqual(["/bin/sh", "/scripts/minio-setup.sh", "llm-models", "reader", "writer"]);
     expect(setupPod.containers[0].volumeMounts).toContainEqual({ name: "scripts", mountPath: "/scripts", readOnly: true });
-    expect(setupPod.volumes).toContainEqual({ name: "scripts", configMap: { name: "llm-serving-scripts", defaultMode: 0o444 } });
+    expect(setupPod.volumes).toContainEqual({
+      name: "scripts",
+      configMap: { name: expect.stringMatching(/^llm-serving-scripts-[0-9a-f]{8}$/), defaultMode: 0o444 },
+    });
     expect(run.one("kubernetes:core/v1:ConfigMap", "scripts").inputs.data["minio-setup.sh"]).toBe(MINIO_SETUP.text);
     expect(
       allEnv(setup.inputs.spec.template.spec)

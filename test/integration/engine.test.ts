@@ -14,7 +14,7 @@ import { renderedManifests } from "../../scripts/localTools";
 import { imageFor, kubernetesFor, REPO_STACK_SECRETS, stackFileConfig } from "../harness";
 import { ApiServer, startApiServer, toolchainBin } from "./apiServer";
 import { installCrds } from "./crds";
-import { Engine, engineBin, programAt, startEngine, stepRecorder } from "./engine";
+import { Engine, engineBin, programAt, programWithEdit, startEngine, stepRecorder } from "./engine";
 import { KubeClient, KubeObject } from "./kubeClient";
 
 const REV_A = "7ae557604adf67be50417f59c2c2f167def9a775";
@@ -51,6 +51,7 @@ interface ManagedObject {
   readonly ref: Pick<KubeObject, "apiVersion" | "kind" | "metadata">;
   /** The Pulumi resource name. */
   readonly name: string;
+  readonly urn: string;
 }
 
 function managedObjects(deployment: Deployment): ManagedObject[] {
@@ -60,7 +61,12 @@ function managedObjects(deployment: Deployment): ManagedObject[] {
     .map((r) => {
       const { apiVersion, kind, metadata } = r.outputs as KubeObject;
       const ref = { apiVersion, kind, metadata: { name: metadata.name, namespace: metadata.namespace } };
-      return { key: `${kind} ${metadata.namespace ?? ""}/${metadata.name}`, ref, name: r.urn.slice(r.urn.lastIndexOf("::") + 2) };
+      return {
+        key: `${kind} ${metadata.namespace ?? ""}/${metadata.name}`,
+        ref,
+        name: r.urn.slice(r.urn.lastIndexOf("::") + 2),
+        urn: r.urn,
+      };
     });
 }
 
@@ -371,7 +377,7 @@ describe("engine: dynamo through the engine", () => {
 const BEFORE_SERVED_MODEL = "ecdf293f2317ab5a3d4e47de0c26bffc539bda1e";
 
 describe("upgrading a stack made before ServedModel", () => {
-  it("moves each model's resources under its ServedModel: nothing replaced, deleted or changed in the cluster", async () => {
+  it("moves each model's resources under its ServedModel: nothing created anew or deleted, no server replaced, only what changed since written to", async () => {
     const namespace = "e2e-upgrade";
     const raw = {
       environment: "dev",
@@ -396,13 +402,22 @@ describe("upgrading a stack made before ServedModel", () => {
     const recorder = stepRecorder();
     const up = await stack.up({ onEvent: recorder.onEvent });
     expect(up.summary.result).toBe("succeeded");
-    // Only the two new components are created; every moved resource is the same one under its alias.
+    // Only the two new components are created and nothing is deleted: every moved resource is the
+    // same one under its alias (a missing alias would create it anew and delete the old).
     const steps = recorder.steps.filter((s) => s.op !== "same");
-    expect(steps.map((s) => `${s.op} ${s.type} ${s.name}`).sort()).toEqual([
-      "create llm-serving:index:ServedModel a",
+    expect(steps.filter((s) => s.op === "create" || s.op === "delete").map((s) => `${s.op} ${s.type} ${s.name}`)).toEqual([
       "create llm-serving:index:ServedModel b",
+      "create llm-serving:index:ServedModel a",
     ]);
-    expect(up.summary.resourceChanges).toEqual({ same: expect.any(Number), create: 2 });
+    // Besides the move, what changed in the program since (its pod scripts): their ConfigMap and the
+    // Jobs that run them are replaced, a server mounting them rolls; no server is replaced.
+    const changed = (s: { op: string }) => ["update", "replace"].includes(s.op);
+    for (const step of steps.filter(changed)) {
+      expect(`${step.op} ${step.type} ${step.name}`).toMatch(
+        /^(replace kubernetes:(batch\/v1:Job|core\/v1:ConfigMap)|update kubernetes:apps\/v1:Deployment) /,
+      );
+    }
+    const untouched = new Set(recorder.steps.filter((s) => s.op === "same").map((s) => s.urn));
 
     // The state's URNs moved (mirror, cache, key, server and their children of both models) ...
     const resources = ((await stack.exportStack()).deployment.resources as Array<{ urn: string }>).map((r) => r.urn);
@@ -413,20 +428,58 @@ describe("upgrading a stack made before ServedModel", () => {
         `${name} under ServedModel in\n${moved.join("\n")}`,
       ).toBe(true);
     }
-    // ... and nothing in the cluster did: the same objects, not written to.
+    // ... and nothing else in the cluster did: the same objects (the replaced ConfigMap and Jobs
+    // under their new content's names), those of unchanged resources not written to.
     const after = managedObjects(await stack.exportStack());
-    expect(after.map((o) => o.key).sort()).toEqual(before.map((o) => o.key).sort());
-    for (const o of after) {
-      const live = (await kube.get(o.ref))?.metadata as { uid: string; resourceVersion: string } | undefined;
-      const was = liveBefore.get(o.key) as { uid: string; resourceVersion: string };
-      expect({ uid: live?.uid, resourceVersion: live?.resourceVersion }, o.key).toEqual({
-        uid: was.uid,
-        resourceVersion: was.resourceVersion,
-      });
+    const named = (key: string) => key.replace(/^((ConfigMap|Job) \S+?)(-[0-9a-f]{8})?$/, "$1");
+    expect(after.map((o) => named(o.key)).sort()).toEqual(before.map((o) => named(o.key)).sort());
+    // Written to: a new spec generation, or a new resourceVersion where there is no generation (a
+    // controller's status writes, as a PDB's while the server rolls, bump only the resourceVersion).
+    type Meta = { uid: string; resourceVersion: string; generation?: number };
+    const identity = (m: Meta | undefined) => ({ uid: m?.uid, written: m?.generation ?? m?.resourceVersion });
+    for (const o of after.filter((o) => untouched.has(o.urn))) {
+      const live = (await kube.get(o.ref))?.metadata as unknown as Meta | undefined;
+      expect(identity(live), o.key).toEqual(identity(liveBefore.get(o.key) as Meta));
     }
     const again = await stack.preview();
     expect(Object.entries(again.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
     expect((await stack.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
+  }, 300_000);
+});
+
+describe("a release of the program that changes a pod script", () => {
+  it("rolls the servers mounting the scripts and replaces their ConfigMap new-first: no server is replaced", async () => {
+    const namespace = "e2e-script-change";
+    const raw = {
+      environment: "dev",
+      kubernetes: { namespace, skipAwait: true },
+      objectStore: { provider: "minio", bucket: "llm-models" },
+      storage: { strategy: "longhorn" },
+      models: models("vllm", REV_B1).map((m) => ({ ...m, rollout: "surge" })),
+    };
+    const secrets = { hfToken: HF_TOKEN, apiKey: API_KEY };
+    const stack = await engine.stack("script-change", raw, secrets);
+    expect((await stack.up()).summary.result).toBe("succeeded");
+    const server = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "a", namespace } };
+    const before = (await kube.get(server))?.metadata as unknown as { uid: string };
+
+    // The next release: one pod script a line longer (the scripts ConfigMap every such pod mounts changes).
+    const release = await programWithEdit(engine.workDir, "storage/wait_for_verified.sh", (text) => `${text}\n# the next release\n`);
+    const next = await engine.stack("script-change", raw, secrets, release);
+    const recorder = stepRecorder();
+    expect((await next.up({ onEvent: recorder.onEvent })).summary.result).toBe("succeeded");
+    const ops = recorder.steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.type} ${s.name}`);
+    expect(ops).toContain("update kubernetes:apps/v1:Deployment a-server");
+    expect(ops.filter((op) => / kubernetes:apps\/v1:(Deployment|StatefulSet) /.test(op) && !op.startsWith("update "))).toEqual([]);
+    // The new ConfigMap first, the old one deleted last (a new name: never delete-before-replace).
+    const scripts = ops.filter((op) => op.endsWith(" kubernetes:core/v1:ConfigMap scripts"));
+    expect(scripts).toEqual([
+      "create-replacement kubernetes:core/v1:ConfigMap scripts",
+      "replace kubernetes:core/v1:ConfigMap scripts",
+      "delete-replaced kubernetes:core/v1:ConfigMap scripts",
+    ]);
+    expect(((await kube.get(server))?.metadata as unknown as { uid: string }).uid).toBe(before.uid);
+    expect((await next.destroy({ excludeProtected: true })).summary.result).toBe("succeeded");
   }, 300_000);
 });
 

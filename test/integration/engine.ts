@@ -5,7 +5,7 @@
  */
 import { ConfigMap, EngineEvent, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { llmServingProgram } from "../../components/program";
@@ -32,6 +32,21 @@ export async function programAt(commit: string, workDir: string): Promise<Inline
     execFileSync("tar", ["-x", "-C", dir], { input: tree.stdout });
     symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
   }
+  const module = (await import(join(dir, "components", "program.ts"))) as { llmServingProgram: InlineProgram };
+  return async () => module.llmServingProgram();
+}
+
+/**
+ * This checkout's program with one of its files edited (`edit` of the text at `path`, under
+ * `components/`), in its own directory: what the next release of the program brings to a stack.
+ */
+export async function programWithEdit(workDir: string, path: string, edit: (text: string) => string): Promise<InlineProgram> {
+  const repo = join(__dirname, "..", "..");
+  const dir = mkdtempSync(join(workDir, "program-edited-"));
+  cpSync(join(repo, "components"), join(dir, "components"), { recursive: true });
+  symlinkSync(join(repo, "node_modules"), join(dir, "node_modules"));
+  const file = join(dir, "components", path);
+  writeFileSync(file, edit(readFileSync(file, "utf8")));
   const module = (await import(join(dir, "components", "program.ts"))) as { llmServingProgram: InlineProgram };
   return async () => module.llmServingProgram();
 }
