@@ -405,10 +405,8 @@ describe("upgrading a stack made before ServedModel", () => {
     // Only the two new components are created and nothing is deleted: every moved resource is the
     // same one under its alias (a missing alias would create it anew and delete the old).
     const steps = recorder.steps.filter((s) => s.op !== "same");
-    expect(steps.filter((s) => s.op === "create" || s.op === "delete").map((s) => `${s.op} ${s.type} ${s.name}`)).toEqual([
-      "create llm-serving:index:ServedModel b",
-      "create llm-serving:index:ServedModel a",
-    ]);
+    const createdOrDeleted = steps.filter((s) => s.op === "create" || s.op === "delete").map((s) => `${s.op} ${s.type} ${s.name}`);
+    expect(createdOrDeleted.sort()).toEqual(["create llm-serving:index:ServedModel a", "create llm-serving:index:ServedModel b"]);
     // Besides the move, what changed in the program since (its pod scripts): their ConfigMap and the
     // Jobs that run them are replaced, a server mounting them rolls; no server is replaced.
     const changed = (s: { op: string }) => ["update", "replace"].includes(s.op);
