@@ -207,15 +207,15 @@ export function pruneRevisionsContainer(args: ModelCacheArgs, volumeName: string
   };
 }
 
+/** The preload's CPU reservation (it may use more: no limit). */
+export const PRELOAD_CPU_REQUEST = "250m";
+
 /**
  * A pod evicted by a drain or preemption is retried without counting against backoffLimit. Nothing
  * fails the Job at once (a FailJob rule): Pulumi's Job await only ends on BackoffLimitExceeded or
  * DeadlineExceeded (pulumi/cloud-ready-checks), so a Job failed by its policy would hold `pulumi up`
  * for the whole preload budget; two retries fail it in under a minute instead.
  */
-/** The preload's CPU reservation (it may use more: no limit). */
-export const PRELOAD_CPU_REQUEST = "250m";
-
 export const PRELOAD_FAILURE_POLICY: k8s.types.input.batch.v1.PodFailurePolicy = {
   rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],
 };
